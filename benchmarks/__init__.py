@@ -1,0 +1,1 @@
+"""Benchmark suite for trio_ws: ``python -m benchmarks`` (see README.md)."""

@@ -1,0 +1,72 @@
+"""trio_ws: WebSocket client and server for trio, on wsproto and h11."""
+
+from __future__ import annotations
+
+from ._client import ClientConnection as ClientConnection, connect as connect
+from ._close import Close as Close, CloseCode as CloseCode
+from ._connection import Connection as Connection
+from ._exceptions import (
+    ConnectionClosed as ConnectionClosed,
+    ConnectionClosedError as ConnectionClosedError,
+    ConnectionClosedOK as ConnectionClosedOK,
+    InvalidHandshake as InvalidHandshake,
+    InvalidHeader as InvalidHeader,
+    InvalidStatus as InvalidStatus,
+    InvalidURI as InvalidURI,
+    NegotiationError as NegotiationError,
+    PayloadTooBig as PayloadTooBig,
+    ProtocolError as ProtocolError,
+    WebSocketError as WebSocketError,
+)
+from ._http import (
+    Headers as Headers,
+    MultipleValuesError as MultipleValuesError,
+    Request as Request,
+    Response as Response,
+)
+from ._protocol import State as State
+from ._server import Server as Server, ServerConnection as ServerConnection, serve as serve
+from ._version import __version__ as __version__
+
+__all__ = [
+    "ClientConnection",
+    "Close",
+    "CloseCode",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "Headers",
+    "InvalidHandshake",
+    "InvalidHeader",
+    "InvalidStatus",
+    "InvalidURI",
+    "MultipleValuesError",
+    "NegotiationError",
+    "PayloadTooBig",
+    "ProtocolError",
+    "Request",
+    "Response",
+    "Server",
+    "ServerConnection",
+    "State",
+    "WebSocketError",
+    "__version__",
+    "connect",
+    "serve",
+]
+
+
+def _fixup_module_metadata() -> None:
+    # Public names show as trio_ws.X in reprs, tracebacks and docs.
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("trio_ws."):
+            try:
+                obj.__module__ = "trio_ws"
+            except (AttributeError, TypeError):  # pragma: no cover
+                pass
+
+
+_fixup_module_metadata()
+del _fixup_module_metadata

@@ -1,0 +1,214 @@
+"""The client side: :func:`connect` and :class:`ClientConnection`."""
+
+from __future__ import annotations
+
+import math
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, final
+
+import trio
+
+from ._connection import READ_SIZE, Connection, LoggerLike
+from ._exceptions import InvalidHandshake
+from ._handshake import DEFAULT_USER_AGENT, ClientHandshake, HandshakeResult
+from ._uri import WebSocketURI, parse_uri
+from ._util import collapse_groups
+
+if TYPE_CHECKING:
+    from ._http import HeadersLike
+
+__all__ = ["ClientConnection", "connect"]
+
+
+class ClientConnection(Connection):
+    """The client side of a WebSocket connection, yielded by :func:`connect`.
+
+    Its attributes and methods are those of :class:`~trio_ws.Connection`;
+    :attr:`request` is the handshake request sent and :attr:`response` the
+    server's ``101`` response.
+    """
+
+    is_client = True
+    _default_logger = "trio_ws.client"
+
+
+@asynccontextmanager
+async def connect(
+    uri: str,
+    *,
+    subprotocols: Sequence[str] | None = None,
+    additional_headers: HeadersLike | None = None,
+    user_agent_header: str | None = DEFAULT_USER_AGENT,
+    origin: str | None = None,
+    compression: str | None = "deflate",
+    ssl: ssl_module.SSLContext | None = None,
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    max_size: int | None = 2**20,
+    max_queue: int | None = 16,
+    create_connection: Callable[..., ClientConnection] | None = None,
+    logger: LoggerLike | None = None,
+) -> AsyncIterator[ClientConnection]:
+    """Connect to a WebSocket server; use as ``async with connect(uri) as ws:``.
+
+    The body of the ``async with`` block is the connection's user code. While
+    it runs, a nursery owned by the connection runs the reader and heartbeat
+    tasks. Leaving the block closes the connection with 1000, or 1011 if the
+    block raised, or 1001 if it was cancelled, and waits for the closing
+    handshake for at most ``close_timeout`` seconds. An exception raised in the
+    block comes out as itself, never inside an :exc:`ExceptionGroup`.
+
+    Args:
+        uri: A ``ws://`` or ``wss://`` URI. User info in it becomes HTTP Basic
+            authentication; IPv6 literals go in brackets.
+        subprotocols: Subprotocols to offer, in order of preference.
+        additional_headers: Extra headers for the handshake request (a
+            mapping or ``(name, value)`` pairs).
+        user_agent_header: The ``User-Agent`` header; ``None`` omits it.
+        origin: The ``Origin`` header, if any.
+        compression: ``"deflate"`` offers permessage-deflate (RFC 7692);
+            ``None`` turns compression off.
+        ssl: TLS settings for ``wss://``; a default context is made when
+            ``None``.
+        open_timeout: Seconds allowed for TCP, TLS and the opening handshake;
+            ``None``: no limit.
+        ping_interval: Seconds between keepalive pings; ``None``: no pings.
+        ping_timeout: Seconds to wait for a keepalive pong; ``None``: forever.
+        close_timeout: Seconds allowed for the closing handshake.
+        max_size: Largest incoming message in bytes; ``None``: no limit.
+        max_queue: How many incoming messages to buffer before reading stops.
+        create_connection: Builds the connection object:
+            :class:`ClientConnection`, a subclass, or a factory with the same
+            signature such as ``functools.partial(MyConnection, extra=42)``.
+        logger: Logger for the connection; ``trio_ws.client`` by default.
+
+    Yields:
+        The open connection.
+
+    Raises:
+        InvalidURI: ``uri`` is not a valid WebSocket URI.
+        InvalidStatus: The server answered with another status than 101;
+            ``.response`` holds its response.
+        InvalidHeader: The server's response breaks RFC 6455.
+        NegotiationError: Subprotocol or extension negotiation failed.
+        InvalidHandshake: The opening handshake failed otherwise.
+        TimeoutError: ``open_timeout`` ran out.
+        OSError: The TCP connection or TLS failed, as trio reports it.
+
+    Cancellation:
+        Cancelled while opening, the TCP connection is closed and
+        :exc:`trio.Cancelled` propagates. Cancelled in the block, a close frame
+        with 1001 is still sent, in a shielded scope bounded by
+        ``close_timeout``.
+    """
+    wsuri = parse_uri(uri)
+    handshake = ClientHandshake(
+        wsuri,
+        origin=origin,
+        subprotocols=subprotocols,
+        additional_headers=additional_headers,
+        user_agent_header=user_agent_header,
+        compression=compression,
+    )
+    if wsuri.secure:
+        if ssl is None:
+            ssl = ssl_module.create_default_context()
+    elif ssl is not None:
+        msg = "ssl is only for wss:// URIs"
+        raise ValueError(msg)
+    factory = ClientConnection if create_connection is None else create_connection
+
+    with collapse_groups():
+        async with trio.open_nursery() as nursery:
+            stream = await _open_stream(wsuri, ssl, open_timeout)
+            ws = factory(
+                stream,
+                max_size=max_size,
+                max_queue=max_queue,
+                ping_interval=ping_interval,
+                ping_timeout=ping_timeout,
+                close_timeout=close_timeout,
+                logger=logger,
+            )
+            ws.request = handshake.request
+            result = await _handshake(ws, stream, handshake, open_timeout)
+            ws.subprotocol = result.subprotocol
+            ws._open(result.extensions, result.trailing_data)  # noqa: SLF001
+            ws._start(nursery)  # noqa: SLF001
+            ws.logger.debug("connection %s open to %s", ws.id, wsuri)
+            try:
+                yield ws
+            except BaseException as exc:
+                await ws._close_on_exit(exc)  # noqa: SLF001
+                raise
+            else:
+                await ws._close_on_exit(None)  # noqa: SLF001
+            finally:
+                ws._stop()  # noqa: SLF001
+                nursery.cancel_scope.cancel()
+
+
+def _deadline(open_timeout: float | None) -> float:
+    return math.inf if open_timeout is None else open_timeout
+
+
+async def _open_stream(
+    wsuri: WebSocketURI, ssl: ssl_module.SSLContext | None, open_timeout: float | None
+) -> trio.abc.Stream:
+    """Open TCP (and TLS) within ``open_timeout``."""
+    try:
+        with trio.fail_after(_deadline(open_timeout)):
+            tcp = await trio.open_tcp_stream(wsuri.host, wsuri.port)
+            if ssl is None:
+                return tcp
+            tls = trio.SSLStream(tcp, ssl, server_hostname=wsuri.host)
+            try:
+                await tls.do_handshake()
+            except trio.BrokenResourceError as exc:
+                await trio.aclose_forcefully(tls)
+                # The ssl.SSLError (an OSError) is what users catch.
+                if isinstance(exc.__cause__, OSError):
+                    raise exc.__cause__ from None
+                raise  # pragma: no cover - trio always chains the cause
+            except BaseException:
+                await trio.aclose_forcefully(tls)
+                raise
+            return tls
+    except trio.TooSlowError as exc:
+        msg = "timed out while opening the connection"
+        raise TimeoutError(msg) from exc
+
+
+async def _handshake(
+    ws: ClientConnection,
+    stream: trio.abc.Stream,
+    handshake: ClientHandshake,
+    open_timeout: float | None,
+) -> HandshakeResult:
+    """Send the upgrade request and read the response within ``open_timeout``."""
+    try:
+        with trio.fail_after(_deadline(open_timeout)):
+            await stream.send_all(handshake.data_to_send())
+            while True:
+                data = await stream.receive_some(READ_SIZE)
+                if not data:
+                    handshake.receive_eof()  # raises: the response is incomplete
+                if handshake.receive_data(data):
+                    break
+        ws.response = handshake.response
+        return handshake.result()
+    except trio.TooSlowError as exc:
+        await trio.aclose_forcefully(stream)
+        msg = "timed out during the opening handshake"
+        raise TimeoutError(msg) from exc
+    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+        await trio.aclose_forcefully(stream)
+        msg = "connection lost during the opening handshake"
+        raise InvalidHandshake(msg) from exc
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise

@@ -1,0 +1,425 @@
+"""Sans-I/O core of a WebSocket connection, around wsproto's frame layer.
+
+Theory of operation
+-------------------
+
+:class:`Protocol` takes the bytes read from the network (:meth:`receive_data`,
+:meth:`receive_eof`) and the application's requests (:meth:`send_message`,
+:meth:`send_ping`, :meth:`send_close`, ...). It produces the messages and pongs
+received (:meth:`take_messages`, :meth:`take_pongs`) and the bytes to write
+(:meth:`data_to_send`). It never performs I/O; ``_connection.py`` does.
+
+wsproto's :class:`~wsproto.frame_protocol.FrameProtocol` parses and serialises
+frames, validates UTF-8 incrementally (RFC 6455 section 8.1, so invalid text
+fails as soon as the bad byte arrives) and applies permessage-deflate. Every
+decision about the connection's state lives here, following these rules:
+
+1. The state goes OPEN -> CLOSING -> CLOSED. CLOSING starts when a close frame
+   is sent or received; CLOSED when the transport is gone.
+2. Data frames, pings and pongs are sent only while OPEN (RFC 6455 5.5.1: no
+   data after a close frame). A close frame is sent at most once.
+3. A close frame received while OPEN is echoed at once with the same payload
+   (RFC 6455 5.5.1); parsing stops after a close frame (7.1.1).
+4. A ping received while OPEN is answered with a pong carrying its payload
+   (5.5.2), queued in :meth:`data_to_send` in arrival order.
+5. A protocol violation *fails* the connection (7.1.7): a close frame with
+   1002, 1007 or 1009 is queued (unless one was sent already), parsing stops,
+   buffered fragments are dropped, and :attr:`failed` tells the I/O layer to
+   close the transport once the close frame is written. Messages completed
+   before the violation stay available.
+6. After the closing handshake the server closes the transport first
+   (7.1.1); the client waits for that EOF.
+7. ``max_size`` bounds each incoming message, checked against frame headers
+   before the payload is read, and against the decompressed size.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Final, final
+
+from wsproto.extensions import Extension
+from wsproto.frame_protocol import (
+    CloseReason,
+    FrameDecoder,
+    FrameProtocol,
+    Opcode,
+    ParseFailed,
+    RsvBits,
+)
+
+from ._close import Close, is_valid_wire_code
+from ._exceptions import (
+    ConnectionClosed,
+    PayloadTooBig,
+    ProtocolError,
+    WebSocketError,
+    connection_closed,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = ["Protocol", "State"]
+
+#: Close frames carry at most 125 bytes: 2 for the code, 123 for the reason.
+_MAX_REASON_BYTES: Final = 123
+
+
+class State(enum.IntEnum):
+    """The state of a WebSocket connection (RFC 6455 sections 4 and 7)."""
+
+    #: The opening handshake is in progress.
+    CONNECTING = 0
+    #: Messages flow both ways.
+    OPEN = 1
+    #: A close frame was sent or received; the closing handshake is in progress.
+    CLOSING = 2
+    #: The TCP connection is closed.
+    CLOSED = 3
+
+
+class _SizeLimit(Extension):
+    """Enforce ``max_size`` inside wsproto's frame decoder.
+
+    wsproto calls extensions for every frame header before reading the
+    payload, and for every chunk of payload in list order: placed last, this
+    one sees uncompressed sizes in headers and decompressed data afterwards.
+    """
+
+    name = "trio_ws-size-limit"
+
+    def __init__(self, max_size: int) -> None:
+        self.max_size = max_size
+        self.size = 0  # bytes of the current message so far
+        self.compressed = False  # current message is compressed (RSV1)
+        self.control = False  # current frame is a control frame
+        self.exceeded = 0  # size reached when the limit was exceeded
+
+    def enabled(self) -> bool:
+        return True
+
+    def offer(self) -> bool:  # pragma: no cover - never negotiated
+        return False
+
+    def _check(self, size: int) -> CloseReason | None:
+        if size > self.max_size:
+            self.exceeded = size
+            return CloseReason.MESSAGE_TOO_BIG
+        return None
+
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        self.control = opcode.iscontrol()
+        if not self.control:
+            if opcode is not Opcode.CONTINUATION:
+                self.size = 0
+                self.compressed = rsv.rsv1
+            # An uncompressed frame announces its size: refuse it before
+            # reading a byte of payload.
+            if not self.compressed:
+                error = self._check(self.size + payload_length)
+                if error is not None:
+                    return error
+        return RsvBits(False, False, False)
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes | CloseReason:
+        if not self.control:
+            self.size += len(data)
+            error = self._check(self.size)
+            if error is not None:
+                return error
+        return data
+
+
+@final
+class Protocol:
+    """The state machine of one open WebSocket connection.
+
+    Args:
+        client: Whether this is the client side (it masks its frames).
+        extensions: Negotiated extensions, ready for wsproto.
+        max_size: The largest incoming message in bytes, or ``None``.
+    """
+
+    def __init__(
+        self,
+        *,
+        client: bool,
+        extensions: Sequence[Extension] = (),
+        max_size: int | None = 2**20,
+    ) -> None:
+        self.client = client
+        self.max_size = max_size
+        self._limit = None if max_size is None else _SizeLimit(max_size)
+        chain = list(extensions)
+        if self._limit is not None:
+            chain.append(self._limit)
+        self._frames = FrameProtocol(client, chain)
+
+        self.state = State.OPEN
+        #: Close frame received from the peer, if any.
+        self.close_rcvd: Close | None = None
+        #: Close frame sent (queued) to the peer, if any.
+        self.close_sent: Close | None = None
+        #: Whether the close frame was received before ours was sent.
+        self.close_rcvd_then_sent: bool | None = None
+        #: The error that failed the connection: a protocol violation, or a
+        #: transport error or EOF before the closing handshake ended.
+        self.failure: BaseException | None = None
+        #: Whether the connection was failed (rule 5): close the transport.
+        self.failed = False
+
+        self._parsing = True
+        self._out: list[Buffer] = []
+        self._messages: list[str | bytes] = []
+        self._pongs: list[bytes] = []
+        self._fragments: list[str | bytes] = []
+        self._sending_fragments = False
+
+    # --- State -------------------------------------------------------------
+
+    @property
+    def handshake_done(self) -> bool:
+        """Whether close frames were both sent and received."""
+        return self.close_rcvd is not None and self.close_sent is not None
+
+    @property
+    def close_code(self) -> int | None:
+        """RFC 6455 7.1.5: the received code, or 1006; ``None`` until CLOSED."""
+        if self.state is not State.CLOSED:
+            return None
+        return 1006 if self.close_rcvd is None else self.close_rcvd.code
+
+    @property
+    def close_reason(self) -> str | None:
+        """RFC 6455 7.1.6: the received reason, or ``""``; ``None`` until CLOSED."""
+        if self.state is not State.CLOSED:
+            return None
+        return "" if self.close_rcvd is None else self.close_rcvd.reason
+
+    def closed_exception(self) -> ConnectionClosed:
+        """A new exception describing the closure, chained to its cause."""
+        exc = connection_closed(
+            self.close_rcvd, self.close_sent, self.close_rcvd_then_sent
+        )
+        exc.__cause__ = self.failure
+        return exc
+
+    # --- Receiving -----------------------------------------------------------
+
+    def receive_data(self, data: Buffer) -> None:
+        """Feed bytes read from the network.
+
+        Completed messages go to :meth:`take_messages`, pongs to
+        :meth:`take_pongs`, automatic replies to :meth:`data_to_send`.
+        """
+        if not self._parsing:
+            return  # after a close frame or a failure, input is ignored (7.1.1)
+        frames = self._frames
+        frames.receive_bytes(data)  # type: ignore[arg-type]
+        try:
+            for frame in frames.received_frames():
+                opcode = frame.opcode
+                payload = frame.payload
+                if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                    # wsproto reports every frame of a message with the
+                    # message's opcode and decodes text incrementally.
+                    if frame.message_finished:
+                        if self._fragments:
+                            self._fragments.append(payload)  # type: ignore[arg-type]
+                            payload = self._join(self._fragments)
+                            self._fragments = []
+                        self._messages.append(payload)  # type: ignore[arg-type]
+                    else:
+                        self._fragments.append(payload)  # type: ignore[arg-type]
+                elif opcode is Opcode.PING:
+                    if self.state is State.OPEN:
+                        self._out.append(frames.pong(payload))  # type: ignore[arg-type]
+                elif opcode is Opcode.PONG:
+                    self._pongs.append(bytes(payload))  # type: ignore[arg-type]
+                else:
+                    code, reason = payload  # type: ignore[misc]
+                    self._receive_close(Close(int(code), reason))
+        except ParseFailed as exc:
+            self._fail_parse(exc)
+
+    @staticmethod
+    def _join(parts: list[str | bytes]) -> str | bytes:
+        if isinstance(parts[0], str):
+            return "".join(parts)  # type: ignore[arg-type]
+        return b"".join(parts)  # type: ignore[arg-type]
+
+    def _receive_close(self, close: Close) -> None:
+        self.close_rcvd = close
+        self._parsing = False
+        self._fragments = []
+        if self.state is State.OPEN:
+            # Echo the close frame (RFC 6455 5.5.1); a frame without a status
+            # code reads as 1005 and is echoed without one.
+            self.close_rcvd_then_sent = True
+            self._queue_close(close)
+        else:
+            self.close_rcvd_then_sent = False
+
+    def _fail_parse(self, exc: ParseFailed) -> None:
+        code = int(exc.code)
+        error: WebSocketError
+        if code == CloseReason.MESSAGE_TOO_BIG and self._limit is not None:
+            error = PayloadTooBig(
+                f"message over {self._limit.max_size} bytes "
+                f"(at least {self._limit.exceeded} bytes)"
+            )
+            reason = f"message over {self._limit.max_size} bytes"
+        else:
+            error = ProtocolError(str(exc))
+            reason = str(exc)
+        error.__cause__ = exc
+        self.fail(code, reason, cause=error)
+
+    def receive_eof(self) -> None:
+        """The peer closed the transport (EOF)."""
+        if not self.handshake_done and self.failure is None:
+            self.failure = EOFError("connection closed without a close frame")
+        self.connection_lost()
+
+    def connection_lost(self, exc: BaseException | None = None) -> None:
+        """The transport is closed, by EOF, by an error ``exc``, or by us."""
+        if exc is not None and self.failure is None and not self.handshake_done:
+            self.failure = exc
+        self.state = State.CLOSED
+        self._parsing = False
+        self._fragments = []
+
+    def take_messages(self) -> list[str | bytes]:
+        """Return and forget the messages completed since the last call."""
+        messages = self._messages
+        if messages:
+            self._messages = []
+        return messages
+
+    def take_pongs(self) -> list[bytes]:
+        """Return and forget the payloads of pongs received since the last call."""
+        pongs = self._pongs
+        if pongs:
+            self._pongs = []
+        return pongs
+
+    # --- Sending -------------------------------------------------------------
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` has bytes to give."""
+        return bool(self._out)
+
+    def data_to_send(self) -> Buffer:
+        """Return and forget the bytes to write, in order (may be empty)."""
+        out = self._out
+        if not out:
+            return b""
+        self._out = []
+        return out[0] if len(out) == 1 else b"".join(out)
+
+    def _check_open(self) -> None:
+        if self.state is not State.OPEN:
+            raise self.closed_exception()
+
+    def send_message(self, data: str | Buffer, *, fin: bool = True) -> None:
+        """Queue one frame of a text (``str``) or binary message.
+
+        With ``fin=False`` the message goes on in later calls with data of the
+        same type (continuation frames, RFC 6455 5.4).
+
+        Raises:
+            ConnectionClosed: The connection is not OPEN.
+            TypeError: ``data`` does not match the message being fragmented.
+        """
+        self._check_open()
+        if not isinstance(data, (str, bytes)):
+            data = bytes(data)
+        self._out.append(self._frames.send_data(data, fin))
+        self._sending_fragments = not fin
+
+    @property
+    def sending_fragments(self) -> bool:
+        """Whether a fragmented message is being sent."""
+        return self._sending_fragments
+
+    def send_ping(self, data: Buffer) -> None:
+        """Queue a ping (at most 125 bytes of payload)."""
+        self._check_open()
+        self._out.append(self._frames.ping(_control_payload(data)))
+
+    def send_pong(self, data: Buffer) -> None:
+        """Queue an unsolicited pong (at most 125 bytes of payload)."""
+        self._check_open()
+        self._out.append(self._frames.pong(_control_payload(data)))
+
+    def send_close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (RFC 6455 7.1.2).
+
+        Raises:
+            ConnectionClosed: A close frame was sent already, or the
+                connection is closed.
+            ValueError: ``code`` may not be sent, or ``reason`` is over 123
+                bytes in UTF-8.
+        """
+        check_close(code, reason)
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise self.closed_exception()
+        if self.close_rcvd is not None:  # pragma: no cover - echoed on receipt
+            raise self.closed_exception()
+        self.close_rcvd_then_sent = None
+        self._queue_close(Close(code, reason))
+
+    def fail(self, code: int, reason: str = "", *, cause: BaseException | None) -> None:
+        """Fail the connection (RFC 6455 7.1.7): close frame, then close TCP.
+
+        Args:
+            code: The close code to send, unless a close frame was sent.
+            reason: The reason to send with it (truncated to 123 bytes).
+            cause: The error that failed the connection, for ``__cause__``.
+        """
+        if self.failure is None and not self.handshake_done:
+            self.failure = cause
+        if self.state is State.OPEN and self.close_sent is None:
+            self._queue_close(Close(code, _truncate(reason)))
+        self.failed = True
+        self._parsing = False
+        self._fragments = []
+
+    def _queue_close(self, close: Close) -> None:
+        code: int | None = None if close.code == 1005 else close.code
+        self._out.append(self._frames.close(code, close.reason or None))
+        self.close_sent = close
+        self.state = State.CLOSING
+
+
+def check_close(code: int, reason: str) -> None:
+    """Raise :exc:`ValueError` if a close frame cannot carry ``code`` and ``reason``."""
+    if not is_valid_wire_code(code):
+        msg = f"close code {code} may not be sent in a close frame"
+        raise ValueError(msg)
+    if len(reason.encode()) > _MAX_REASON_BYTES:
+        msg = f"close reason is over {_MAX_REASON_BYTES} bytes in UTF-8"
+        raise ValueError(msg)
+
+
+def _truncate(reason: str) -> str:
+    return reason.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
+
+
+def _control_payload(data: Buffer | Iterable[int]) -> bytes:
+    payload = bytes(data)
+    if len(payload) > 125:  # RFC 6455 5.5: control frames carry at most 125 bytes
+        msg = "control frame payloads are at most 125 bytes"
+        raise ValueError(msg)
+    return payload

@@ -1,0 +1,417 @@
+"""The server side: :func:`serve`, :class:`Server` and :class:`ServerConnection`."""
+
+from __future__ import annotations
+
+import errno
+import inspect
+import logging
+import math
+import ssl as ssl_module
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Final, TypeAlias, final
+
+import trio
+
+from ._connection import READ_SIZE, Connection, LoggerLike
+from ._exceptions import ConnectionClosedOK, InvalidHandshake
+from ._handshake import DEFAULT_SERVER, HandshakeResult, ServerHandshake
+from ._http import Request, Response, plain_response
+from ._util import collapse_groups
+
+__all__ = ["Server", "ServerConnection", "serve"]
+
+Handler: TypeAlias = "Callable[[ServerConnection], Awaitable[None]]"
+ProcessRequest: TypeAlias = (
+    "Callable[[ServerConnection, Request], Response | None | Awaitable[Response | None]]"
+)
+ProcessResponse: TypeAlias = (
+    "Callable[[ServerConnection, Request, Response],"
+    " Response | None | Awaitable[Response | None]]"
+)
+
+#: accept() errors that mean "out of resources, try again soon" (as trio's
+#: serve_listeners treats them).
+_ACCEPT_CAPACITY_ERRNOS: Final = frozenset(
+    {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+)
+_ACCEPT_RETRY_DELAY: Final = 0.1
+
+
+class ServerConnection(Connection):
+    """The server side of a WebSocket connection, passed to the handler.
+
+    Its attributes and methods are those of :class:`~trio_ws.Connection`;
+    :attr:`request` is the client's handshake request and :attr:`response`
+    the response sent.
+    """
+
+    _default_logger = "trio_ws.server"
+    _server_header: str | None = DEFAULT_SERVER
+
+    def respond(self, status: int, text: str) -> Response:
+        """Build a plain-text HTTP response, e.g. for ``process_request``.
+
+        Args:
+            status: The HTTP status code, e.g. 401 or 200.
+            text: The body, sent as ``text/plain; charset=utf-8``.
+
+        Returns:
+            The response, for ``process_request`` to return.
+        """
+        return plain_response(status, text, server_header=self._server_header)
+
+
+@final
+class Server:
+    """A running WebSocket server, reported by :func:`serve` once it accepts.
+
+    Attributes:
+        listeners: The listeners accepting connections.
+    """
+
+    def __init__(
+        self,
+        listeners: Sequence[trio.abc.Listener[trio.abc.Stream]],
+        *,
+        close_timeout: float | None,
+        logger: LoggerLike,
+    ) -> None:
+        self.listeners: list[trio.abc.Listener[trio.abc.Stream]] = list(listeners)
+        self.close_timeout = close_timeout
+        self.logger = logger
+        self._connections: set[ServerConnection] = set()
+        self._tasks = 0
+        self._idle = trio.Event()
+        self._idle.set()
+        self._accept_scope = trio.CancelScope()
+        self._connections_scope = trio.CancelScope()
+        self._stopped = trio.Event()
+
+    def __repr__(self) -> str:
+        return f"<Server port={self.port} connections={len(self._connections)}>"
+
+    @property
+    def port(self) -> int | None:
+        """The port of the first listener (useful after ``port=0``), or ``None``."""
+        for listener in self.listeners:
+            while isinstance(listener, trio.SSLListener):
+                listener = listener.transport_listener
+            if isinstance(listener, trio.SocketListener):
+                address = listener.socket.getsockname()
+                if isinstance(address, tuple):
+                    return int(address[1])
+            return None
+        return None
+
+    @property
+    def connections(self) -> set[ServerConnection]:
+        """The open connections (a snapshot)."""
+        return set(self._connections)
+
+    async def aclose(self) -> None:
+        """Stop the server.
+
+        Stops accepting, closes every open connection with 1001 (going away),
+        gives handlers at most ``close_timeout`` seconds to finish, cancels
+        what is left, and returns once :func:`serve` has returned.
+
+        Cancellation:
+            Cancelled, the remaining connections are cancelled at once.
+        """
+        self._accept_scope.cancel()
+        try:
+            timeout = math.inf if self.close_timeout is None else self.close_timeout
+            with trio.move_on_after(timeout):
+                async with trio.open_nursery() as nursery:
+                    for ws in list(self._connections):
+                        nursery.start_soon(ws.aclose, 1001)
+                await self._idle.wait()
+        finally:
+            self._connections_scope.cancel()
+        await self._stopped.wait()
+
+    def _task_started(self) -> None:
+        self._tasks += 1
+        self._idle = trio.Event()
+
+    def _task_finished(self) -> None:
+        self._tasks -= 1
+        if self._tasks == 0:
+            self._idle.set()
+
+
+class _Config:
+    """What :func:`serve` passes to every connection (one object, not 20 arguments)."""
+
+    def __init__(self, **options: object) -> None:
+        self.__dict__.update(options)
+
+    handler: Handler
+    subprotocols: Sequence[str] | None
+    select_subprotocol: Callable[[ServerConnection, Sequence[str]], str | None] | None
+    origins: Sequence[str | None] | None
+    process_request: ProcessRequest | None
+    process_response: ProcessResponse | None
+    server_header: str | None
+    compression: str | None
+    open_timeout: float | None
+    create_connection: Callable[..., ServerConnection]
+    connection_options: dict[str, object]
+
+
+async def serve(
+    handler: Handler,
+    port: int | None = None,
+    *,
+    host: str | None = None,
+    listeners: Sequence[trio.abc.Listener[trio.abc.Stream]] | None = None,
+    subprotocols: Sequence[str] | None = None,
+    select_subprotocol: Callable[[ServerConnection, Sequence[str]], str | None]
+    | None = None,
+    origins: Sequence[str | None] | None = None,
+    process_request: ProcessRequest | None = None,
+    process_response: ProcessResponse | None = None,
+    server_header: str | None = DEFAULT_SERVER,
+    compression: str | None = "deflate",
+    ssl: ssl_module.SSLContext | None = None,
+    open_timeout: float | None = 10,
+    ping_interval: float | None = 20,
+    ping_timeout: float | None = 20,
+    close_timeout: float | None = 10,
+    max_size: int | None = 2**20,
+    max_queue: int | None = 16,
+    create_connection: Callable[..., ServerConnection] | None = None,
+    logger: LoggerLike | None = None,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve WebSocket connections until cancelled or :meth:`Server.aclose`.
+
+    Start it with ``server = await nursery.start(functools.partial(serve,
+    handler, 8765, host="127.0.0.1"))``: :class:`Server` is reported once the
+    listeners accept, so connecting right after is race-free. ``port=0``
+    picks a free port (:attr:`Server.port`). The argument order is
+    :func:`trio.serve_tcp`'s; ``trio.run(serve, handler, 8765)`` also works.
+
+    Every accepted connection gets its own nursery running the reader task,
+    the heartbeat task and ``handler(ws)``. When the handler returns, the
+    connection closes with 1000. When it raises, the connection closes with
+    1011 and "connection handler failed" is logged with the traceback on
+    ``trio_ws.server`` (unless it raised :exc:`~trio_ws.ConnectionClosedOK`).
+    One failing connection never disturbs another or the server. A request
+    that is not a valid upgrade gets a 4xx response with a short plain-text
+    body; a client that does not complete its request within
+    ``open_timeout`` is dropped.
+
+    Args:
+        handler: ``async def handler(ws)``, run once per connection.
+        port: The TCP port; ``0`` picks a free one. Not needed with
+            ``listeners``.
+        host: The interface to listen on; ``None`` listens on all.
+        listeners: Serve on these listeners (Unix sockets, pre-bound
+            sockets) instead of ``host`` and ``port``.
+        subprotocols: Subprotocols supported, in order of preference.
+        select_subprotocol: ``select_subprotocol(ws, offered)`` picks the
+            subprotocol instead of the default rule (the first of
+            ``subprotocols`` that the client offers).
+        origins: Accepted ``Origin`` headers (``None`` in the list accepts a
+            request without one); others get 403.
+        process_request: ``process_request(ws, request)``, plain or async, may
+            return a :class:`Response` to send instead of upgrading (``ws.respond``
+            builds one).
+        process_response: ``process_response(ws, request, response)`` may
+            modify or replace the ``101`` response.
+        server_header: The ``Server`` header; ``None`` omits it.
+        compression: ``"deflate"`` accepts permessage-deflate; ``None`` does not.
+        ssl: TLS settings; connections are plain TCP when ``None``.
+        open_timeout: Seconds allowed for TLS and the opening handshake.
+        ping_interval: Seconds between keepalive pings; ``None``: no pings.
+        ping_timeout: Seconds to wait for a keepalive pong; ``None``: forever.
+        close_timeout: Seconds allowed for a closing handshake, and for
+            handlers to finish in :meth:`Server.aclose`.
+        max_size: Largest incoming message in bytes; ``None``: no limit.
+        max_queue: How many incoming messages to buffer before reading stops.
+        create_connection: Builds each connection object:
+            :class:`ServerConnection`, a subclass or a factory with the same
+            signature.
+        logger: Logger for the server and its connections; ``trio_ws.server``
+            by default.
+        task_status: Used by :meth:`trio.Nursery.start` to report the
+            :class:`Server`.
+
+    Cancellation:
+        Cancelling the task running :func:`serve` closes every connection with
+        a close frame (1001), each in a shielded scope bounded by
+        ``close_timeout``.
+    """
+    if listeners is None:
+        if port is None:
+            msg = "serve() needs a port or listeners"
+            raise TypeError(msg)
+        listeners = await trio.open_tcp_listeners(port, host=host)
+    if ssl is not None:
+        listeners = [
+            trio.SSLListener(listener, ssl, https_compatible=True)
+            for listener in listeners
+        ]
+    log = logger if logger is not None else logging.getLogger("trio_ws.server")
+    server = Server(listeners, close_timeout=close_timeout, logger=log)
+    config = _Config(
+        handler=handler,
+        subprotocols=subprotocols,
+        select_subprotocol=select_subprotocol,
+        origins=origins,
+        process_request=process_request,
+        process_response=process_response,
+        server_header=server_header,
+        compression=compression,
+        open_timeout=open_timeout,
+        create_connection=ServerConnection
+        if create_connection is None
+        else create_connection,
+        connection_options={
+            "max_size": max_size,
+            "max_queue": max_queue,
+            "ping_interval": ping_interval,
+            "ping_timeout": ping_timeout,
+            "close_timeout": close_timeout,
+            "logger": logger,
+        },
+    )
+    try:
+        with collapse_groups():
+            async with trio.open_nursery() as connections:
+                with server._connections_scope:  # noqa: SLF001
+                    async with trio.open_nursery() as accepting:
+                        with server._accept_scope:  # noqa: SLF001
+                            for listener in server.listeners:
+                                accepting.start_soon(
+                                    _accept_loop, server, listener, connections, config
+                                )
+                            task_status.started(server)
+                            await trio.sleep_forever()
+    finally:
+        for listener in server.listeners:
+            await trio.aclose_forcefully(listener)
+        server._stopped.set()  # noqa: SLF001
+
+
+async def _accept_loop(
+    server: Server,
+    listener: trio.abc.Listener[trio.abc.Stream],
+    nursery: trio.Nursery,
+    config: _Config,
+) -> None:
+    while True:
+        try:
+            stream = await listener.accept()
+        except OSError as exc:
+            if exc.errno not in _ACCEPT_CAPACITY_ERRNOS:
+                raise
+            server.logger.error("accept failed; retrying", exc_info=True)
+            await trio.sleep(_ACCEPT_RETRY_DELAY)
+        else:
+            server._task_started()  # noqa: SLF001
+            nursery.start_soon(_run_connection, server, stream, config)
+
+
+async def _run_connection(server: Server, stream: trio.abc.Stream, config: _Config) -> None:
+    """Handshake, then run the handler beside the reader and heartbeat."""
+    try:
+        ws = config.create_connection(stream, **config.connection_options)
+        ws._server_header = config.server_header  # noqa: SLF001
+        if not await _handshake(ws, stream, config):
+            return
+        server._connections.add(ws)  # noqa: SLF001
+        try:
+            async with trio.open_nursery() as nursery:
+                ws._start(nursery)  # noqa: SLF001
+                try:
+                    await config.handler(ws)
+                except Exception as exc:
+                    if not isinstance(exc, ConnectionClosedOK):
+                        ws.logger.error("connection handler failed", exc_info=True)
+                    await ws._close_on_exit(exc)  # noqa: SLF001
+                except BaseException as exc:
+                    await ws._close_on_exit(exc)  # noqa: SLF001
+                    raise
+                else:
+                    await ws._close_on_exit(None)  # noqa: SLF001
+                finally:
+                    ws._stop()  # noqa: SLF001
+                    nursery.cancel_scope.cancel()
+        finally:
+            server._connections.discard(ws)  # noqa: SLF001
+    finally:
+        await trio.aclose_forcefully(stream)
+        server._task_finished()  # noqa: SLF001
+
+
+async def _maybe_await(value: Response | None | Awaitable[Response | None]) -> Response | None:
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+async def _handshake(ws: ServerConnection, stream: trio.abc.Stream, config: _Config) -> bool:
+    """Run the opening handshake within ``open_timeout``; whether it opened."""
+    handshake = ServerHandshake()
+    timeout = math.inf if config.open_timeout is None else config.open_timeout
+    with trio.move_on_after(timeout) as scope:
+        try:
+            response, result = await _negotiate(ws, stream, handshake, config)
+        except InvalidHandshake as exc:
+            # Malformed HTTP: a 4xx, never a traceback.
+            ws.logger.debug("invalid request: %s", exc)
+            response, result = handshake.bad_request(exc), None
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            ws.logger.debug("connection lost during the opening handshake")
+            return False
+        except Exception:
+            ws.logger.error("opening handshake failed", exc_info=True)
+            response, result = ws.respond(500, "Failed to open a WebSocket connection.\n"), None
+        ws.response = response
+        try:
+            await stream.send_all(handshake.data_for_response(response))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return False
+        if result is None or response.status_code != 101:
+            return False
+        ws.subprotocol = result.subprotocol
+        ws._open(result.extensions, handshake.trailing_data)  # noqa: SLF001
+        return True
+    if scope.cancelled_caught:
+        ws.logger.debug("opening handshake timed out")
+    return False
+
+
+async def _negotiate(
+    ws: ServerConnection,
+    stream: trio.abc.Stream,
+    handshake: ServerHandshake,
+    config: _Config,
+) -> tuple[Response, HandshakeResult | None]:
+    request: Request | None = None
+    while request is None:
+        data = await stream.receive_some(READ_SIZE)
+        if not data:
+            handshake.receive_eof()  # raises: the request is incomplete
+        request = handshake.receive_data(data)
+    ws.request = request
+    if config.process_request is not None:
+        early = await _maybe_await(config.process_request(ws, request))
+        if early is not None:
+            return early, None
+    select = config.select_subprotocol
+    response, result = handshake.accept(
+        request,
+        subprotocols=config.subprotocols,
+        select_subprotocol=None if select is None else (lambda offered: select(ws, offered)),
+        origins=config.origins,
+        compression=config.compression,
+        server_header=config.server_header,
+    )
+    if result is not None and config.process_response is not None:
+        replaced = await _maybe_await(config.process_response(ws, request, response))
+        if replaced is not None:
+            response = replaced
+    return response, result

@@ -1,0 +1,158 @@
+"""Parse ``ws://`` and ``wss://`` URIs (RFC 6455 section 3).
+
+:func:`parse_uri` turns the URI given to :func:`trio_ws.connect` into a
+:class:`WebSocketURI`: where to connect (``host``, ``port``, ``secure``) and
+what to put in the request line (``path``) and in the ``Host`` and
+``Authorization`` headers. Internationalised host names and paths are
+converted to their ASCII forms here, so that the handshake only ever sends
+ASCII.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import re
+import urllib.parse
+from typing import final
+
+from ._exceptions import InvalidURI
+
+__all__ = ["WebSocketURI", "parse_uri"]
+
+_DEFAULT_PORTS = {False: 80, True: 443}
+
+# Characters left as they are when percent-encoding a path, a query or user
+# info: RFC 3986 gen-delims and sub-delims, plus "%" so that existing escapes
+# survive. Anything else that isn't unreserved (non-ASCII, spaces, quotes...)
+# is percent-encoded, which turns an IRI into a URI (RFC 3987 section 3.1).
+_SAFE = "!$%&'()*+,/:;=?@[]~"
+
+# RFC 3986 reg-name and IPv4address characters, after IDNA encoding.
+_HOST_RE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]+")
+
+# Control characters would be silently dropped by urllib (tabs and newlines)
+# or make an invalid request line; refuse them instead of guessing.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@final
+@dataclasses.dataclass(frozen=True)
+class WebSocketURI:
+    """A parsed WebSocket URI.
+
+    Attributes:
+        secure: ``True`` for ``wss://``, ``False`` for ``ws://``.
+        host: The host name (IDNA-encoded, lower case) or IP address; IPv6
+            addresses come without brackets.
+        port: The port, 80 or 443 when the URI has none.
+        path: The resource name sent in the request line: the path, at least
+            ``/``, then ``?`` and the query if there is one. Non-ASCII
+            characters are percent-encoded.
+        user_info: ``(username, password)``, percent-decoded, when the URI
+            carries credentials; they become HTTP Basic authentication.
+    """
+
+    secure: bool
+    host: str
+    port: int
+    path: str
+    user_info: tuple[str, str] | None = None
+
+    @property
+    def host_header(self) -> str:
+        """The value of the ``Host`` header (RFC 6455 section 4.1, item 4).
+
+        The port appears only when it isn't the default one for the scheme;
+        IPv6 addresses are enclosed in brackets.
+        """
+        # Only IPv6 addresses contain colons: reg-names and IPv4 can't.
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        if self.port != _DEFAULT_PORTS[self.secure]:
+            return f"{host}:{self.port}"
+        return host
+
+    @property
+    def authorization(self) -> str | None:
+        """The value of the ``Authorization`` header, or ``None``.
+
+        ``Basic`` followed by the base64 of ``username:password`` encoded in
+        UTF-8 (RFC 7617 section 2), when the URI carries user info.
+        """
+        if self.user_info is None:
+            return None
+        credentials = ":".join(self.user_info).encode()
+        return "Basic " + base64.b64encode(credentials).decode("ascii")
+
+    def __str__(self) -> str:
+        scheme = "wss" if self.secure else "ws"
+        return f"{scheme}://{self.host_header}{self.path}"
+
+
+def parse_uri(uri: str) -> WebSocketURI:
+    """Parse and validate a WebSocket URI.
+
+    Args:
+        uri: A ``ws://`` or ``wss://`` URI (or IRI: non-ASCII host names and
+            paths are accepted and converted).
+
+    Returns:
+        The parsed URI.
+
+    Raises:
+        InvalidURI: If ``uri`` isn't a valid WebSocket URI: another scheme, no
+            host, a fragment, a bad port, a user name without a password...
+    """
+    if _CONTROL_RE.search(uri):
+        raise InvalidURI(uri, "control characters aren't allowed")
+    try:
+        # Lone surrogates have no UTF-8 form, hence no percent-encoding.
+        uri.encode()
+    except UnicodeEncodeError as exc:
+        raise InvalidURI(uri, "invalid characters") from exc
+    # RFC 6455 section 3: fragment identifiers are meaningless in WebSocket
+    # URIs and "#" must be escaped as %23 anywhere else.
+    if "#" in uri:
+        raise InvalidURI(uri, "fragments aren't allowed")
+    try:
+        parsed = urllib.parse.urlsplit(uri)
+        hostname = parsed.hostname
+        port = parsed.port
+    except ValueError as exc:
+        # Invalid IPv6 literal, port out of range or not a number.
+        raise InvalidURI(uri, str(exc)) from exc
+
+    if parsed.scheme not in ("ws", "wss"):
+        raise InvalidURI(uri, "scheme isn't ws or wss")
+    secure = parsed.scheme == "wss"
+    if not hostname:
+        raise InvalidURI(uri, "missing host")
+    if port is None:
+        port = _DEFAULT_PORTS[secure]
+    elif port == 0:
+        raise InvalidURI(uri, "port 0 isn't a destination")
+
+    if ":" not in hostname:
+        try:
+            hostname = hostname.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise InvalidURI(uri, "invalid host name") from exc
+        if not _HOST_RE.fullmatch(hostname):
+            raise InvalidURI(uri, "invalid host name")
+
+    path = urllib.parse.quote(parsed.path or "/", safe=_SAFE)
+    if parsed.query:
+        path += "?" + urllib.parse.quote(parsed.query, safe=_SAFE)
+
+    user_info = None
+    if parsed.username is not None:
+        # HTTP Basic authentication needs both; a bare user name is most
+        # likely a mistake rather than an empty password.
+        if parsed.password is None:
+            raise InvalidURI(uri, "username provided without password")
+        user_info = (
+            urllib.parse.unquote(parsed.username),
+            urllib.parse.unquote(parsed.password),
+        )
+
+    return WebSocketURI(secure, hostname, port, path, user_info)

@@ -1,0 +1,5 @@
+"""The version of trio_ws."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
