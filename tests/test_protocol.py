@@ -222,7 +222,8 @@ def test_close_mid_fragmented_message_is_answered() -> None:
 def test_data_after_close_is_ignored() -> None:
     s = server()
     s.receive_data(
-        frame(OP_CLOSE, close_payload(1000), mask=MASK) + frame(OP_TEXT, b"late", mask=MASK)
+        frame(OP_CLOSE, close_payload(1000), mask=MASK)
+        + frame(OP_TEXT, b"late", mask=MASK)
     )
     s.receive_data(frame(OP_TEXT, b"later", mask=MASK))
     assert s.take_messages() == []
@@ -316,7 +317,9 @@ def test_masked_frame_to_client() -> None:
 
 def test_valid_message_before_violation_is_kept() -> None:
     s = server()
-    s.receive_data(frame(OP_TEXT, b"ok", mask=MASK) + frame(OP_TEXT, b"x", rsv=4, mask=MASK))
+    s.receive_data(
+        frame(OP_TEXT, b"ok", mask=MASK) + frame(OP_TEXT, b"x", rsv=4, mask=MASK)
+    )
     assert s.take_messages() == ["ok"]
     assert_failed(s, 1002, ProtocolError)
 
@@ -336,7 +339,9 @@ def test_continuation_without_start() -> None:
 
 def test_new_message_before_end() -> None:
     s = server()
-    s.receive_data(frame(OP_TEXT, b"a", fin=False, mask=MASK) + frame(OP_TEXT, b"b", mask=MASK))
+    s.receive_data(
+        frame(OP_TEXT, b"a", fin=False, mask=MASK) + frame(OP_TEXT, b"b", mask=MASK)
+    )
     assert_failed(s, 1002, ProtocolError)
 
 
@@ -428,7 +433,9 @@ def test_max_size_exact_fits() -> None:
 
 def test_max_size_ignores_control_frames() -> None:
     s = server(max_size=3)
-    s.receive_data(frame(OP_TEXT, b"ab", fin=False, mask=MASK) + frame(OP_PING, b"long", mask=MASK))
+    s.receive_data(
+        frame(OP_TEXT, b"ab", fin=False, mask=MASK) + frame(OP_PING, b"long", mask=MASK)
+    )
     s.receive_data(frame(OP_CONT, b"c", mask=MASK))
     assert s.take_messages() == ["abc"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from ._client import ClientConnection as ClientConnection, connect as connect
 from ._close import Close as Close, CloseCode as CloseCode
 from ._connection import Connection as Connection
@@ -25,7 +27,11 @@ from ._http import (
     Response as Response,
 )
 from ._protocol import State as State
-from ._server import Server as Server, ServerConnection as ServerConnection, serve as serve
+from ._server import (
+    Server as Server,
+    ServerConnection as ServerConnection,
+    serve as serve,
+)
 from ._version import __version__ as __version__
 
 __all__ = [
@@ -62,10 +68,8 @@ def _fixup_module_metadata() -> None:
     for name in __all__:
         obj = globals()[name]
         if getattr(obj, "__module__", "").startswith("trio_ws."):
-            try:
+            with contextlib.suppress(AttributeError, TypeError):
                 obj.__module__ = "trio_ws"
-            except (AttributeError, TypeError):  # pragma: no cover
-                pass
 
 
 _fixup_module_metadata()

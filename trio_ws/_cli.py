@@ -77,7 +77,11 @@ async def _stdin_lines(stdin: TextIO) -> AsyncIterator[str]:
 
 
 async def run_server(
-    host: str, port: int, write: Callable[[str], None], *, ping_interval: float | None = 20
+    host: str,
+    port: int,
+    write: Callable[[str], None],
+    *,
+    ping_interval: float | None = 20,
 ) -> None:
     """Run an echo server until cancelled, announcing where it listens."""
     async with trio.open_nursery() as nursery:
@@ -92,7 +96,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="trio-ws", description="Talk to a WebSocket server, or run an echo server."
     )
     parser.add_argument("uri", help="a ws:// or wss:// URI, or 'serve'")
-    parser.add_argument("--host", default="localhost", help="serve: interface (localhost)")
+    parser.add_argument(
+        "--host", default="localhost", help="serve: interface (localhost)"
+    )
     parser.add_argument("--port", type=int, default=8765, help="serve: port (8765)")
     return parser
 
@@ -102,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
 
     def write(text: str) -> None:
-        print(text, flush=True)  # noqa: T201 - this is the program's output
+        print(text, flush=True)
 
     try:
         if args.uri == "serve":
@@ -112,6 +118,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (InvalidHandshake, OSError, TimeoutError) as exc:
-        print(f"Failed to connect to {args.uri}: {exc}.", file=sys.stderr)  # noqa: T201
+        print(f"Failed to connect to {args.uri}: {exc}.", file=sys.stderr)
         return 1
     return 0

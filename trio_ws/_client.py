@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import math
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING
 
 import trio
 
-from ._connection import READ_SIZE, Connection, LoggerLike
+from ._connection import (
+    READ_SIZE,
+    Connection,
+    ConnectionFactory,
+    ConnectionOptions,
+    LoggerLike,
+)
 from ._exceptions import InvalidHandshake
 from ._handshake import DEFAULT_USER_AGENT, ClientHandshake, HandshakeResult
 from ._uri import WebSocketURI, parse_uri
@@ -50,7 +56,7 @@ async def connect(
     close_timeout: float | None = 10,
     max_size: int | None = 2**20,
     max_queue: int | None = 16,
-    create_connection: Callable[..., ClientConnection] | None = None,
+    create_connection: ConnectionFactory[ClientConnection] | None = None,
     logger: LoggerLike | None = None,
 ) -> AsyncIterator[ClientConnection]:
     """Connect to a WebSocket server; use as ``async with connect(uri) as ws:``.
@@ -121,34 +127,34 @@ async def connect(
         msg = "ssl is only for wss:// URIs"
         raise ValueError(msg)
     factory = ClientConnection if create_connection is None else create_connection
+    options = ConnectionOptions(
+        max_size=max_size,
+        max_queue=max_queue,
+        ping_interval=ping_interval,
+        ping_timeout=ping_timeout,
+        close_timeout=close_timeout,
+        logger=logger,
+    )
 
     with collapse_groups():
         async with trio.open_nursery() as nursery:
             stream = await _open_stream(wsuri, ssl, open_timeout)
-            ws = factory(
-                stream,
-                max_size=max_size,
-                max_queue=max_queue,
-                ping_interval=ping_interval,
-                ping_timeout=ping_timeout,
-                close_timeout=close_timeout,
-                logger=logger,
-            )
+            ws = options.create(factory, stream)
             ws.request = handshake.request
             result = await _handshake(ws, stream, handshake, open_timeout)
             ws.subprotocol = result.subprotocol
-            ws._open(result.extensions, result.trailing_data)  # noqa: SLF001
-            ws._start(nursery)  # noqa: SLF001
+            ws._open(result.extensions, result.trailing_data)
+            ws._start(nursery)
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             try:
                 yield ws
             except BaseException as exc:
-                await ws._close_on_exit(exc)  # noqa: SLF001
+                await ws._close_on_exit(exc)
                 raise
             else:
-                await ws._close_on_exit(None)  # noqa: SLF001
+                await ws._close_on_exit(None)
             finally:
-                ws._stop()  # noqa: SLF001
+                ws._stop()
                 nursery.cancel_scope.cancel()
 
 

@@ -34,13 +34,22 @@ the connection.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 import math
 import os
-import uuid
 import sys
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
-from typing import TYPE_CHECKING, ClassVar, Final, TypeAlias
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from typing import (
+    TYPE_CHECKING,
+    ClassVar,
+    Final,
+    Protocol as TypingProtocol,
+    TypeAlias,
+    TypeVar,
+)
 
 import trio
 
@@ -54,11 +63,12 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from typing_extensions import Buffer, Self
+    from typing_extensions import Self
+    from wsproto.extensions import Extension
 
     from ._http import Request, Response
 
-__all__ = ["Connection", "Data", "LoggerLike"]
+__all__ = ["Connection", "ConnectionFactory", "ConnectionOptions", "Data", "LoggerLike"]
 
 #: What a message can be sent as.
 Data: TypeAlias = "str | bytes | bytearray | memoryview"
@@ -68,6 +78,55 @@ LoggerLike: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"
 READ_SIZE: Final = 65536
 #: How long a best-effort close frame may take when failing a connection.
 FAIL_WRITE_TIMEOUT: Final = 1.0
+
+
+ConnectionT = TypeVar("ConnectionT", bound="Connection")
+ConnectionT_co = TypeVar("ConnectionT_co", bound="Connection", covariant=True)
+
+
+class ConnectionFactory(TypingProtocol[ConnectionT_co]):
+    """What ``create_connection`` accepts: a :class:`Connection` subclass or a
+    callable with the same signature, such as
+    ``functools.partial(MyConnection, extra_argument=42)``."""
+
+    def __call__(
+        self,
+        stream: trio.abc.Stream,
+        /,
+        *,
+        max_size: int | None,
+        max_queue: int | None,
+        ping_interval: float | None,
+        ping_timeout: float | None,
+        close_timeout: float | None,
+        logger: LoggerLike | None,
+    ) -> ConnectionT_co: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class ConnectionOptions:
+    """The options ``connect`` and ``serve`` pass to every new connection."""
+
+    max_size: int | None
+    max_queue: int | None
+    ping_interval: float | None
+    ping_timeout: float | None
+    close_timeout: float | None
+    logger: LoggerLike | None
+
+    def create(
+        self, factory: ConnectionFactory[ConnectionT], stream: trio.abc.Stream
+    ) -> ConnectionT:
+        """Build a connection on ``stream`` with ``factory`` and these options."""
+        return factory(
+            stream,
+            max_size=self.max_size,
+            max_queue=self.max_queue,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
+            logger=self.logger,
+        )
 
 
 class _PingWaiter:
@@ -183,11 +242,11 @@ class Connection(trio.abc.AsyncResource):
 
     # --- Opening -------------------------------------------------------------
 
-    def _open(self, extensions: list[object], trailing_data: bytes) -> None:
+    def _open(self, extensions: Sequence[Extension], trailing_data: bytes) -> None:
         """Switch to OPEN after a successful opening handshake."""
         protocol = Protocol(
             client=self.is_client,
-            extensions=extensions,  # type: ignore[arg-type]
+            extensions=extensions,
             max_size=self.max_size,
         )
         self._protocol = protocol
@@ -287,7 +346,7 @@ class Connection(trio.abc.AsyncResource):
 
     # --- Writing -------------------------------------------------------------
 
-    async def _send_all(self, data: Buffer) -> None:
+    async def _send_all(self, data: bytes | bytearray) -> None:
         """Write ``data``; the caller holds ``_write_lock``.
 
         A transport error closes the connection. Cancellation part-way may
@@ -374,7 +433,9 @@ class Connection(trio.abc.AsyncResource):
                     raise TypeError(msg)
                 if previous is not None:
                     if isinstance(previous, str) != isinstance(fragment, str):
-                        msg = "fragments of one message must be all str or all bytes-like"
+                        msg = (
+                            "fragments of one message must be all str or all bytes-like"
+                        )
                         raise TypeError(msg)
                     await self._write_message(previous, fin=False)
                 previous = fragment
@@ -588,10 +649,8 @@ class Connection(trio.abc.AsyncResource):
                 # The peer's close frame may sit behind unread messages: stop
                 # pausing so that the closing handshake can finish.
                 self._messages.release()
-                try:
+                with contextlib.suppress(ConnectionClosed):
                     await self._send_all(protocol.data_to_send())
-                except ConnectionClosed:
-                    pass
         # Running out of time while writing left the connection aborted.
 
     async def wait_closed(self) -> None:
@@ -615,10 +674,10 @@ class Connection(trio.abc.AsyncResource):
                 scope.shield = True
                 async with self._write_lock:
                     data = protocol.data_to_send()
-                    try:
+                    with contextlib.suppress(
+                        trio.BrokenResourceError, trio.ClosedResourceError
+                    ):
                         await self._stream.send_all(data)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError):
-                        pass
         self._abort(None)
         await trio.lowlevel.checkpoint()
 
@@ -648,10 +707,9 @@ class Connection(trio.abc.AsyncResource):
     async def _run_heartbeat(self) -> None:
         if self.ping_interval is None:
             return
-        protocol = self._proto
         while True:
             await trio.sleep(self.ping_interval)
-            if protocol.state is not State.OPEN:
+            if self._closing():
                 return
             payload = os.urandom(4)
             try:
@@ -668,13 +726,19 @@ class Connection(trio.abc.AsyncResource):
                     scope.deadline = trio.current_time() + self.ping_timeout
                 await waiter.event.wait()
             self._pong_scope = None
-            if protocol.state is not State.OPEN:
+            if self._closing():
                 return
             if scope.cancelled_caught:
                 self._pings.pop(payload, None)
-                self.logger.info("keepalive ping timeout; failing connection %s", self.id)
+                self.logger.info(
+                    "keepalive ping timeout; failing connection %s", self.id
+                )
                 await self._fail(1011, "keepalive ping timeout")
                 return
+
+    def _closing(self) -> bool:
+        # A method, not an inline test: the state changes across awaits.
+        return self._protocol is None or self._protocol.state is not State.OPEN
 
     def _reader_paused(self) -> None:
         # A pong may be waiting behind unread messages: stop its clock.
@@ -729,15 +793,15 @@ class _Fragments:
 
     __slots__ = ("_aiter", "_iter")
 
-    def __init__(self, iterable: Iterable[Data] | AsyncIterable[Data]) -> None:
-        self._aiter: AsyncIterator[Data] | None = None
-        self._iter: Iterator[Data] | None = None
+    def __init__(self, iterable: Iterable[object] | AsyncIterable[object]) -> None:
+        self._aiter: AsyncIterator[object] | None = None
+        self._iter: Iterator[object] | None = None
         if isinstance(iterable, AsyncIterable):
             self._aiter = aiter(iterable)
         else:
             self._iter = iter(iterable)
 
-    async def next(self) -> Data | None:
+    async def next(self) -> object:
         """The next fragment, or ``None`` at the end."""
         if self._aiter is not None:
             try:

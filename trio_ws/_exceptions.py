@@ -178,7 +178,9 @@ class InvalidStatus(InvalidHandshake):
         self.response = response
 
     def __str__(self) -> str:
-        return f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
+        return (
+            f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
+        )
 
 
 class NegotiationError(InvalidHandshake):

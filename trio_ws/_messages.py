@@ -61,11 +61,14 @@ class MessageQueue:
     def put(self, messages: Iterable[str | bytes]) -> None:
         """Append messages and wake a waiting getter."""
         self._queue.extend(messages)
-        if self._high is not None and len(self._queue) >= self._high:
-            if not self.paused:
-                self.paused = True
-                if self._on_pause is not None:
-                    self._on_pause()
+        if (
+            self._high is not None
+            and len(self._queue) >= self._high
+            and not self.paused
+        ):
+            self.paused = True
+            if self._on_pause is not None:
+                self._on_pause()
         self._getters.unpark_all()
 
     def get_nowait(self) -> str | bytes:

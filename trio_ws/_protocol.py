@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, cast, final
 
 from wsproto.extensions import Extension
 from wsproto.frame_protocol import (
@@ -179,7 +179,7 @@ class Protocol:
         self.failed = False
 
         self._parsing = True
-        self._out: list[Buffer] = []
+        self._out: list[bytes | bytearray] = []
         self._messages: list[str | bytes] = []
         self._pongs: list[bytes] = []
         self._fragments: list[str | bytes] = []
@@ -247,7 +247,8 @@ class Protocol:
                 elif opcode is Opcode.PONG:
                     self._pongs.append(bytes(payload))  # type: ignore[arg-type]
                 else:
-                    code, reason = payload  # type: ignore[misc]
+                    # wsproto gives a close frame's payload as (code, reason).
+                    code, reason = cast("tuple[int, str]", payload)
                     self._receive_close(Close(int(code), reason))
         except ParseFailed as exc:
             self._fail_parse(exc)
@@ -320,7 +321,7 @@ class Protocol:
         """Whether :meth:`data_to_send` has bytes to give."""
         return bool(self._out)
 
-    def data_to_send(self) -> Buffer:
+    def data_to_send(self) -> bytes | bytearray:
         """Return and forget the bytes to write, in order (may be empty)."""
         out = self._out
         if not out:

@@ -8,11 +8,17 @@ import logging
 import math
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias, final
+from typing import Final, TypeAlias, final
 
 import trio
 
-from ._connection import READ_SIZE, Connection, LoggerLike
+from ._connection import (
+    READ_SIZE,
+    Connection,
+    ConnectionFactory,
+    ConnectionOptions,
+    LoggerLike,
+)
 from ._exceptions import ConnectionClosedOK, InvalidHandshake
 from ._handshake import DEFAULT_SERVER, HandshakeResult, ServerHandshake
 from ._http import Request, Response, plain_response
@@ -21,13 +27,8 @@ from ._util import collapse_groups
 __all__ = ["Server", "ServerConnection", "serve"]
 
 Handler: TypeAlias = "Callable[[ServerConnection], Awaitable[None]]"
-ProcessRequest: TypeAlias = (
-    "Callable[[ServerConnection, Request], Response | None | Awaitable[Response | None]]"
-)
-ProcessResponse: TypeAlias = (
-    "Callable[[ServerConnection, Request, Response],"
-    " Response | None | Awaitable[Response | None]]"
-)
+ProcessRequest: TypeAlias = "Callable[[ServerConnection, Request], Response | Awaitable[Response | None] | None]"
+ProcessResponse: TypeAlias = "Callable[[ServerConnection, Request, Response], Response | Awaitable[Response | None] | None]"
 
 #: accept() errors that mean "out of resources, try again soon" (as trio's
 #: serve_listeners treats them).
@@ -155,8 +156,8 @@ class _Config:
     server_header: str | None
     compression: str | None
     open_timeout: float | None
-    create_connection: Callable[..., ServerConnection]
-    connection_options: dict[str, object]
+    create_connection: ConnectionFactory[ServerConnection]
+    connection_options: ConnectionOptions
 
 
 async def serve(
@@ -180,7 +181,7 @@ async def serve(
     close_timeout: float | None = 10,
     max_size: int | None = 2**20,
     max_queue: int | None = 16,
-    create_connection: Callable[..., ServerConnection] | None = None,
+    create_connection: ConnectionFactory[ServerConnection] | None = None,
     logger: LoggerLike | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -268,21 +269,21 @@ async def serve(
         create_connection=ServerConnection
         if create_connection is None
         else create_connection,
-        connection_options={
-            "max_size": max_size,
-            "max_queue": max_queue,
-            "ping_interval": ping_interval,
-            "ping_timeout": ping_timeout,
-            "close_timeout": close_timeout,
-            "logger": logger,
-        },
+        connection_options=ConnectionOptions(
+            max_size=max_size,
+            max_queue=max_queue,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            close_timeout=close_timeout,
+            logger=logger,
+        ),
     )
     try:
         with collapse_groups():
             async with trio.open_nursery() as connections:
-                with server._connections_scope:  # noqa: SLF001
+                with server._connections_scope:
                     async with trio.open_nursery() as accepting:
-                        with server._accept_scope:  # noqa: SLF001
+                        with server._accept_scope:
                             for listener in server.listeners:
                                 accepting.start_soon(
                                     _accept_loop, server, listener, connections, config
@@ -292,7 +293,7 @@ async def serve(
     finally:
         for listener in server.listeners:
             await trio.aclose_forcefully(listener)
-        server._stopped.set()  # noqa: SLF001
+        server._stopped.set()
 
 
 async def _accept_loop(
@@ -310,49 +311,55 @@ async def _accept_loop(
             server.logger.error("accept failed; retrying", exc_info=True)
             await trio.sleep(_ACCEPT_RETRY_DELAY)
         else:
-            server._task_started()  # noqa: SLF001
+            server._task_started()
             nursery.start_soon(_run_connection, server, stream, config)
 
 
-async def _run_connection(server: Server, stream: trio.abc.Stream, config: _Config) -> None:
+async def _run_connection(
+    server: Server, stream: trio.abc.Stream, config: _Config
+) -> None:
     """Handshake, then run the handler beside the reader and heartbeat."""
     try:
-        ws = config.create_connection(stream, **config.connection_options)
-        ws._server_header = config.server_header  # noqa: SLF001
+        ws = config.connection_options.create(config.create_connection, stream)
+        ws._server_header = config.server_header
         if not await _handshake(ws, stream, config):
             return
-        server._connections.add(ws)  # noqa: SLF001
+        server._connections.add(ws)
         try:
             async with trio.open_nursery() as nursery:
-                ws._start(nursery)  # noqa: SLF001
+                ws._start(nursery)
                 try:
                     await config.handler(ws)
                 except Exception as exc:
                     if not isinstance(exc, ConnectionClosedOK):
                         ws.logger.error("connection handler failed", exc_info=True)
-                    await ws._close_on_exit(exc)  # noqa: SLF001
+                    await ws._close_on_exit(exc)
                 except BaseException as exc:
-                    await ws._close_on_exit(exc)  # noqa: SLF001
+                    await ws._close_on_exit(exc)
                     raise
                 else:
-                    await ws._close_on_exit(None)  # noqa: SLF001
+                    await ws._close_on_exit(None)
                 finally:
-                    ws._stop()  # noqa: SLF001
+                    ws._stop()
                     nursery.cancel_scope.cancel()
         finally:
-            server._connections.discard(ws)  # noqa: SLF001
+            server._connections.discard(ws)
     finally:
         await trio.aclose_forcefully(stream)
-        server._task_finished()  # noqa: SLF001
+        server._task_finished()
 
 
-async def _maybe_await(value: Response | None | Awaitable[Response | None]) -> Response | None:
+async def _maybe_await(
+    value: Response | Awaitable[Response | None] | None,
+) -> Response | None:
     if inspect.isawaitable(value):
         return await value
     return value
 
 
-async def _handshake(ws: ServerConnection, stream: trio.abc.Stream, config: _Config) -> bool:
+async def _handshake(
+    ws: ServerConnection, stream: trio.abc.Stream, config: _Config
+) -> bool:
     """Run the opening handshake within ``open_timeout``; whether it opened."""
     handshake = ServerHandshake()
     timeout = math.inf if config.open_timeout is None else config.open_timeout
@@ -368,7 +375,10 @@ async def _handshake(ws: ServerConnection, stream: trio.abc.Stream, config: _Con
             return False
         except Exception:
             ws.logger.error("opening handshake failed", exc_info=True)
-            response, result = ws.respond(500, "Failed to open a WebSocket connection.\n"), None
+            response, result = (
+                ws.respond(500, "Failed to open a WebSocket connection.\n"),
+                None,
+            )
         ws.response = response
         try:
             await stream.send_all(handshake.data_for_response(response))
@@ -377,7 +387,7 @@ async def _handshake(ws: ServerConnection, stream: trio.abc.Stream, config: _Con
         if result is None or response.status_code != 101:
             return False
         ws.subprotocol = result.subprotocol
-        ws._open(result.extensions, handshake.trailing_data)  # noqa: SLF001
+        ws._open(result.extensions, handshake.trailing_data)
         return True
     if scope.cancelled_caught:
         ws.logger.debug("opening handshake timed out")
@@ -405,7 +415,9 @@ async def _negotiate(
     response, result = handshake.accept(
         request,
         subprotocols=config.subprotocols,
-        select_subprotocol=None if select is None else (lambda offered: select(ws, offered)),
+        select_subprotocol=None
+        if select is None
+        else (lambda offered: select(ws, offered)),
         origins=config.origins,
         compression=config.compression,
         server_header=config.server_header,

@@ -45,7 +45,7 @@ def collapse_groups() -> Iterator[None]:
             raise InternalError(msg) from group
         context = exc.__context__
         try:
-            raise exc  # noqa: B904 - the group is no context worth keeping
+            raise exc
         finally:
             exc.__context__ = context
             del exc, group, context
