@@ -20,6 +20,7 @@ from ._connection import (
     LoggerLike,
 )
 from ._exceptions import ConnectionClosedOK, InvalidHandshake
+from ._forwarded import TrustedProxies, client_host
 from ._handshake import DEFAULT_SERVER, HandshakeResult, ServerHandshake
 from ._http import Request, Response, plain_response
 from ._util import collapse_groups
@@ -42,12 +43,28 @@ class ServerConnection(Connection):
     """The server side of a WebSocket connection, passed to the handler.
 
     Its attributes and methods are those of :class:`~trio_ws.Connection`;
-    :attr:`request` is the client's handshake request and :attr:`response`
-    the response sent.
+    :attr:`~trio_ws.Connection.request` is the client's handshake request
+    and :attr:`~trio_ws.Connection.response` the response sent.
     """
 
     _default_logger = "trio_ws.server"
     _server_header: str | None = DEFAULT_SERVER
+    _trusted_proxies: TrustedProxies | None = None
+
+    @property
+    def client_host(self) -> str | None:
+        """The client's IP address, as a string, or ``None``.
+
+        It is the host of :attr:`remote_address`, unless ``serve`` was given
+        ``trusted_proxies`` and the connection comes from one of them: then
+        it is the address that the proxies report in ``X-Forwarded-For``
+        (the rightmost one that is not a trusted proxy's).
+        """
+        request = self.request
+        forwarded = (
+            [] if request is None else request.headers.get_all("X-Forwarded-For")
+        )
+        return client_host(self.remote_address, forwarded, self._trusted_proxies)
 
     def respond(self, status: int, text: str) -> Response:
         """Build a plain-text HTTP response, e.g. for ``process_request``.
@@ -158,6 +175,7 @@ class _Config:
     open_timeout: float | None
     create_connection: ConnectionFactory[ServerConnection]
     connection_options: ConnectionOptions
+    trusted_proxies: TrustedProxies | None
 
 
 async def serve(
@@ -183,6 +201,7 @@ async def serve(
     max_queue: int | None = 16,
     create_connection: ConnectionFactory[ServerConnection] | None = None,
     logger: LoggerLike | None = None,
+    trusted_proxies: Sequence[str] | None = None,
     task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve WebSocket connections until cancelled or :meth:`Server.aclose`.
@@ -236,6 +255,11 @@ async def serve(
             signature.
         logger: Logger for the server and its connections; ``trio_ws.server``
             by default.
+        trusted_proxies: Addresses or networks of reverse proxies (e.g.
+            ``["127.0.0.1"]``, ``"*"`` for any peer) whose
+            ``X-Forwarded-For`` header sets
+            :attr:`ServerConnection.client_host`. ``None`` (the default)
+            ignores the header, which any client can forge.
         task_status: Used by :meth:`trio.Nursery.start` to report the
             :class:`Server`.
 
@@ -244,6 +268,7 @@ async def serve(
         a close frame (1001), each in a shielded scope bounded by
         ``close_timeout``.
     """
+    trusted = None if trusted_proxies is None else TrustedProxies(trusted_proxies)
     if listeners is None:
         if port is None:
             msg = "serve() needs a port or listeners"
@@ -277,6 +302,7 @@ async def serve(
             close_timeout=close_timeout,
             logger=logger,
         ),
+        trusted_proxies=trusted,
     )
     try:
         with collapse_groups():
@@ -322,6 +348,7 @@ async def _run_connection(
     try:
         ws = config.connection_options.create(config.create_connection, stream)
         ws._server_header = config.server_header
+        ws._trusted_proxies = config.trusted_proxies
         if not await _handshake(ws, stream, config):
             return
         server._connections.add(ws)
