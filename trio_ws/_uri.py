@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import ipaddress
 import re
 import urllib.parse
 from typing import final
@@ -28,8 +29,9 @@ _DEFAULT_PORTS = {False: 80, True: 443}
 # is percent-encoded, which turns an IRI into a URI (RFC 3987 section 3.1).
 _SAFE = "!$%&'()*+,/:;=?@[]~"
 
-# RFC 3986 reg-name and IPv4address characters, after IDNA encoding.
-_HOST_RE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=%]+")
+# RFC 3986 reg-name and IPv4address characters, once percent-decoded and
+# IDNA-encoded.
+_HOST_RE = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=]+")
 
 # Control characters would be silently dropped by urllib (tabs and newlines)
 # or make an invalid request line; refuse them instead of guessing.
@@ -43,8 +45,9 @@ class WebSocketURI:
 
     Attributes:
         secure: ``True`` for ``wss://``, ``False`` for ``ws://``.
-        host: The host name (IDNA-encoded, lower case) or IP address; IPv6
-            addresses come without brackets.
+        host: What to connect to: the host name (percent-decoded,
+            IDNA-encoded, lower case) or IP address. IPv6 addresses come
+            without brackets, with their zone ID (``fe80::1%eth0``) if any.
         port: The port, 80 or 443 when the URI has none.
         path: The resource name sent in the request line: the path, at least
             ``/``, then ``?`` and the query if there is one. Non-ASCII
@@ -66,8 +69,12 @@ class WebSocketURI:
         The port appears only when it isn't the default one for the scheme;
         IPv6 addresses are enclosed in brackets.
         """
-        # Only IPv6 addresses contain colons: reg-names and IPv4 can't.
-        host = f"[{self.host}]" if ":" in self.host else self.host
+        # Only IPv6 addresses contain colons: reg-names and IPv4 can't. A
+        # zone ID's "%" is escaped as in the URI (RFC 6874 section 2).
+        if ":" in self.host:
+            host = "[" + self.host.replace("%", "%25") + "]"
+        else:
+            host = self.host
         if self.port != _DEFAULT_PORTS[self.secure]:
             return f"{host}:{self.port}"
         return host
@@ -132,13 +139,11 @@ def parse_uri(uri: str) -> WebSocketURI:
     elif port == 0:
         raise InvalidURI(uri, "port 0 isn't a destination")
 
-    if ":" not in hostname:
-        try:
-            hostname = hostname.encode("idna").decode("ascii")
-        except UnicodeError as exc:
-            raise InvalidURI(uri, "invalid host name") from exc
-        if not _HOST_RE.fullmatch(hostname):
-            raise InvalidURI(uri, "invalid host name")
+    host_port = parsed.netloc.rpartition("@")[2]
+    if host_port.startswith("["):
+        hostname = _ip_literal(uri, host_port)
+    else:
+        hostname = _reg_name(uri, hostname)
 
     path = urllib.parse.quote(parsed.path or "/", safe=_SAFE)
     if parsed.query:
@@ -156,3 +161,35 @@ def parse_uri(uri: str) -> WebSocketURI:
         )
 
     return WebSocketURI(secure, hostname, port, path, user_info)
+
+
+def _ip_literal(uri: str, host_port: str) -> str:
+    """The IPv6 address of ``[address]`` or ``[address]:port`` (RFC 3986 3.2.2).
+
+    urlsplit lets through what follows ``]`` when it isn't a port, and only
+    recent Pythons check what is inside the brackets.
+    """
+    literal, _, rest = host_port[1:].partition("]")
+    if rest and not rest.startswith(":"):
+        raise InvalidURI(uri, "invalid IPv6 literal")
+    # A zone ID is case-sensitive and escapes "%" as "%25" (RFC 6874).
+    address, percent, zone = literal.partition("%")
+    host = address.lower() + urllib.parse.unquote(percent + zone)
+    try:
+        ipaddress.IPv6Address(host)
+    except ValueError as exc:
+        # IPvFuture literals ("[v1.x]") end up here too.
+        raise InvalidURI(uri, "invalid IPv6 address") from exc
+    return host
+
+
+def _reg_name(uri: str, hostname: str) -> str:
+    """A host name or IPv4 address, decoded and converted to ASCII."""
+    try:
+        host = urllib.parse.unquote(hostname, errors="strict")
+        host = host.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise InvalidURI(uri, "invalid host name") from exc
+    if not _HOST_RE.fullmatch(host):
+        raise InvalidURI(uri, "invalid host name")
+    return host
