@@ -81,3 +81,36 @@ intersphinx_timeout = 5
 html_theme = "furo"
 html_title = f"trio_ws {release}"
 html_static_path: list[str] = []
+
+
+# -- Public names defined in private modules -----------------------------------
+#
+# trio_ws/__init__.py sets ``__module__ = "trio_ws"`` on every public name, so
+# autodoc looks for ``#:`` attribute comments (``self.latency = ...  #: ...``)
+# in trio_ws/__init__.py, where there are none. Merge the comments found in
+# the private modules into that module's analysis, so that
+# ``.. autoattribute::`` finds instance attributes under their public names.
+
+
+def _merge_private_attribute_docs(app: object) -> None:
+    import pkgutil
+
+    from sphinx.pycode import ModuleAnalyzer
+
+    import trio_ws
+
+    public = ModuleAnalyzer.for_module("trio_ws")
+    public.analyze()
+    for info in pkgutil.iter_modules(trio_ws.__path__):
+        if not info.name.startswith("_") or info.name == "__main__":
+            continue
+        private = ModuleAnalyzer.for_module(f"trio_ws.{info.name}")
+        private.analyze()
+        for key, comment in private.attr_docs.items():
+            public.attr_docs.setdefault(key, comment)
+        for key, order in private.tagorder.items():
+            public.tagorder.setdefault(key, order)
+
+
+def setup(app: object) -> None:
+    app.connect("builder-inited", _merge_private_attribute_docs)  # type: ignore[attr-defined]

@@ -82,13 +82,19 @@ async def run_server(
     write: Callable[[str], None],
     *,
     ping_interval: float | None = 20,
+    task_status: trio.TaskStatus[Server] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run an echo server until cancelled, announcing where it listens."""
+    """Run an echo server until cancelled, announcing where it listens.
+
+    Reports the :class:`~trio_ws.Server` through ``task_status`` once it
+    accepts connections, for ``nursery.start(run_server, ...)``.
+    """
     async with trio.open_nursery() as nursery:
         server: Server = await nursery.start(
             functools.partial(serve, echo, port, host=host, ping_interval=ping_interval)
         )
         write(f"Listening on ws://{host}:{server.port}/ (Ctrl-C to stop).")
+        task_status.started(server)
 
 
 def _parser() -> argparse.ArgumentParser:
