@@ -39,14 +39,13 @@ import enum
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, cast, final
 
-from wsproto.extensions import Extension
+from wsproto.extensions import Extension, PerMessageDeflate as WsprotoDeflate
 from wsproto.frame_protocol import (
     CloseReason,
-    FrameDecoder,
+    Frame,
     FrameProtocol,
     Opcode,
     ParseFailed,
-    RsvBits,
 )
 
 from ._close import Close, is_valid_wire_code
@@ -57,6 +56,7 @@ from ._exceptions import (
     WebSocketError,
     connection_closed,
 )
+from ._extensions import DeflateParams, FrameFilter, PerMessageDeflate
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -80,64 +80,38 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-class _SizeLimit(Extension):
-    """Enforce ``max_size`` inside wsproto's frame decoder.
+class _Frames(FrameProtocol):
+    """wsproto's frame layer, with trio_ws's validation of close frames."""
 
-    wsproto calls extensions for every frame header before reading the
-    payload, and for every chunk of payload in list order: placed last, this
-    one sees uncompressed sizes in headers and decompressed data afterwards.
+    def _process_close(self, frame: Frame) -> Frame:
+        payload = frame.payload
+        assert isinstance(payload, (bytes, bytearray))
+        close = parse_close(bytes(payload))
+        return frame._replace(payload=(close.code, close.reason))
+
+
+def parse_close(payload: bytes) -> Close:
+    """Read the payload of a received close frame (RFC 6455 5.5.1, 7.4).
+
+    Raises:
+        ParseFailed: The payload is 1 byte long, carries a code that may not
+            be sent (1002), or a reason that is not UTF-8 (1007).
     """
-
-    name = "trio_ws-size-limit"
-
-    def __init__(self, max_size: int) -> None:
-        self.max_size = max_size
-        self.size = 0  # bytes of the current message so far
-        self.compressed = False  # current message is compressed (RSV1)
-        self.control = False  # current frame is a control frame
-        self.exceeded = 0  # size reached when the limit was exceeded
-
-    def enabled(self) -> bool:
-        return True
-
-    def offer(self) -> bool:  # pragma: no cover - never negotiated
-        return False
-
-    def _check(self, size: int) -> CloseReason | None:
-        if size > self.max_size:
-            self.exceeded = size
-            return CloseReason.MESSAGE_TOO_BIG
-        return None
-
-    def frame_inbound_header(
-        self,
-        proto: FrameDecoder | FrameProtocol,
-        opcode: Opcode,
-        rsv: RsvBits,
-        payload_length: int,
-    ) -> CloseReason | RsvBits:
-        self.control = opcode.iscontrol()
-        if not self.control:
-            if opcode is not Opcode.CONTINUATION:
-                self.size = 0
-                self.compressed = rsv.rsv1
-            # An uncompressed frame announces its size: refuse it before
-            # reading a byte of payload.
-            if not self.compressed:
-                error = self._check(self.size + payload_length)
-                if error is not None:
-                    return error
-        return RsvBits(False, False, False)
-
-    def frame_inbound_payload_data(
-        self, proto: FrameDecoder | FrameProtocol, data: bytes
-    ) -> bytes | CloseReason:
-        if not self.control:
-            self.size += len(data)
-            error = self._check(self.size)
-            if error is not None:
-                return error
-        return data
+    if not payload:
+        return Close(1005, "")  # RFC 6455 7.1.5: no status code
+    if len(payload) == 1:
+        msg = "close frame with a 1-byte payload"
+        raise ParseFailed(msg)
+    code = int.from_bytes(payload[:2], "big")
+    if not is_valid_wire_code(code):
+        msg = f"close frame with invalid code {code}"
+        raise ParseFailed(msg)
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError as exc:
+        msg = f"close frame with invalid UTF-8 in its reason: {exc}"
+        raise ParseFailed(msg, CloseReason.INVALID_FRAME_PAYLOAD_DATA) from None
+    return Close(code, reason)
 
 
 @final
@@ -154,16 +128,27 @@ class Protocol:
         self,
         *,
         client: bool,
-        extensions: Sequence[Extension] = (),
+        extensions: Sequence[Extension | DeflateParams] = (),
         max_size: int | None = 2**20,
     ) -> None:
         self.client = client
         self.max_size = max_size
-        self._limit = None if max_size is None else _SizeLimit(max_size)
-        chain = list(extensions)
-        if self._limit is not None:
-            chain.append(self._limit)
-        self._frames = FrameProtocol(client, chain)
+        deflate: PerMessageDeflate | None = None
+        chain: list[Extension] = []
+        for extension in extensions:
+            if isinstance(extension, DeflateParams):
+                deflate = PerMessageDeflate(extension, client=client)
+            elif isinstance(extension, WsprotoDeflate):
+                # The handshake negotiates with wsproto's class; trio_ws
+                # compresses and inflates with its own (see _extensions).
+                if extension.enabled():
+                    params = DeflateParams.from_wsproto(extension)
+                    deflate = PerMessageDeflate(params, client=client)
+            else:
+                chain.append(extension)
+        self._filter = FrameFilter(deflate, max_size)
+        chain.append(self._filter)
+        self._frames = _Frames(client, chain)
 
         self.state = State.OPEN
         #: Close frame received from the peer, if any.
@@ -182,7 +167,7 @@ class Protocol:
         self._out: list[bytes | bytearray] = []
         self._messages: list[str | bytes] = []
         self._pongs: list[bytes] = []
-        self._fragments: list[str | bytes] = []
+        self._fragments: bytearray | None = None
         self._sending_fragments = False
 
     # --- State -------------------------------------------------------------
@@ -231,16 +216,10 @@ class Protocol:
                 opcode = frame.opcode
                 payload = frame.payload
                 if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                    # wsproto reports every frame of a message with the
-                    # message's opcode and decodes text incrementally.
-                    if frame.message_finished:
-                        if self._fragments:
-                            self._fragments.append(payload)  # type: ignore[arg-type]
-                            payload = self._join(self._fragments)
-                            self._fragments = []
-                        self._messages.append(payload)  # type: ignore[arg-type]
-                    else:
-                        self._fragments.append(payload)  # type: ignore[arg-type]
+                    # wsproto reports every frame (and every chunk of a
+                    # frame) of a message with the message's opcode and
+                    # decodes text incrementally.
+                    self._receive_data(cast("str | bytes", payload), frame)
                 elif opcode is Opcode.PING:
                     if self.state is State.OPEN:
                         self._out.append(frames.pong(payload))  # type: ignore[arg-type]
@@ -253,16 +232,31 @@ class Protocol:
         except ParseFailed as exc:
             self._fail_parse(exc)
 
-    @staticmethod
-    def _join(parts: list[str | bytes]) -> str | bytes:
-        if isinstance(parts[0], str):
-            return "".join(parts)  # type: ignore[arg-type]
-        return b"".join(parts)  # type: ignore[arg-type]
+    def _receive_data(self, payload: str | bytes, frame: Frame) -> None:
+        fragments = self._fragments
+        if frame.message_finished:
+            if fragments is not None:
+                self._fragments = None
+                if isinstance(payload, str):
+                    # Validated by wsproto already, fragment by fragment.
+                    fragments += payload.encode()
+                    payload = fragments.decode()
+                else:
+                    fragments += payload
+                    payload = bytes(fragments)
+            self._messages.append(payload)
+        elif payload:
+            # One buffer, not a list of parts: memory stays close to
+            # max_size however many fragments make up the message. Text
+            # is kept in UTF-8, where it is most compact.
+            if fragments is None:
+                fragments = self._fragments = bytearray()
+            fragments += payload.encode() if isinstance(payload, str) else payload
 
     def _receive_close(self, close: Close) -> None:
         self.close_rcvd = close
         self._parsing = False
-        self._fragments = []
+        self._fragments = None
         if self.state is State.OPEN:
             # Echo the close frame (RFC 6455 5.5.1); a frame without a status
             # code reads as 1005 and is echoed without one.
@@ -274,12 +268,12 @@ class Protocol:
     def _fail_parse(self, exc: ParseFailed) -> None:
         code = int(exc.code)
         error: WebSocketError
-        if code == CloseReason.MESSAGE_TOO_BIG and self._limit is not None:
+        if code == CloseReason.MESSAGE_TOO_BIG:
             error = PayloadTooBig(
-                f"message over {self._limit.max_size} bytes "
-                f"(at least {self._limit.exceeded} bytes)"
+                f"message over {self.max_size} bytes "
+                f"(at least {self._filter.exceeded} bytes)"
             )
-            reason = f"message over {self._limit.max_size} bytes"
+            reason = f"message over {self.max_size} bytes"
         else:
             error = ProtocolError(str(exc))
             reason = str(exc)
@@ -298,7 +292,7 @@ class Protocol:
             self.failure = exc
         self.state = State.CLOSED
         self._parsing = False
-        self._fragments = []
+        self._fragments = None
 
     def take_messages(self) -> list[str | bytes]:
         """Return and forget the messages completed since the last call."""
@@ -395,7 +389,7 @@ class Protocol:
             self._queue_close(Close(code, _truncate(reason)))
         self.failed = True
         self._parsing = False
-        self._fragments = []
+        self._fragments = None
 
     def _queue_close(self, close: Close) -> None:
         code: int | None = None if close.code == 1005 else close.code
