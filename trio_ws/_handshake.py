@@ -41,6 +41,7 @@ import base64
 import dataclasses
 import re
 import sys
+import urllib.parse
 from typing import TYPE_CHECKING, final
 
 import h11
@@ -86,6 +87,9 @@ _COMPRESSIONS = ("deflate", None)
 _DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
 
 _REJECTION = "Failed to open a WebSocket connection: {}.\n"
+# Error messages quote what the client sent, up to the size of a request
+# head; the body only quotes the beginning of them.
+_MAX_QUOTE = 200
 _BROWSER_HINT = (
     "\nYou cannot access a WebSocket server directly with a browser. "
     "You need a WebSocket client.\n"
@@ -618,9 +622,7 @@ class ServerHandshake:
             if event is h11.NEED_DATA:
                 return None
             if isinstance(event, h11.Request):
-                # h11 only accepts ASCII request targets.
-                path = event.target.decode("ascii")
-                self._request = Request(path, self._check_request(event))
+                self._request = self._check_request(event)
                 continue
             # Bodies are refused, so the request ends right after its head.
             assert isinstance(event, h11.EndOfMessage), event
@@ -631,7 +633,7 @@ class ServerHandshake:
     def _too_large(self) -> InvalidRequest:
         return InvalidRequest(431, f"request head exceeds {self._max_size} bytes")
 
-    def _check_request(self, event: h11.Request) -> Headers:
+    def _check_request(self, event: h11.Request) -> Request:
         # h11 only bounds heads that are still incomplete; one that arrived
         # in a single read is measured by what h11 consumed to parse it.
         if self._received - len(self._conn.trailing_data[0]) > self._max_size:
@@ -655,7 +657,12 @@ class ServerHandshake:
             ["0"],
         ):
             raise InvalidRequest(400, "unsupported request body")
-        return headers
+        # h11 only accepts ASCII request targets.
+        target = event.target.decode("ascii")
+        path = _resource_name(target)
+        if path is None:
+            raise InvalidRequest(400, "invalid request target")
+        return Request(path, headers)
 
     def receive_eof(self) -> None:
         """Tell the handshake that the client closed the connection.
@@ -797,6 +804,8 @@ class ServerHandshake:
             status, msg = exc.status_code, exc.msg
         else:
             status, msg = 400, "did not receive a valid HTTP request"
+        if len(msg) > _MAX_QUOTE:
+            msg = msg[:_MAX_QUOTE] + "..."
         text = _REJECTION.format(msg)
         if status == 426:
             text += _BROWSER_HINT
@@ -858,6 +867,24 @@ class ServerHandshake:
             return data + self._conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
             raise ValueError(f"invalid response: {exc}") from exc
+
+
+def _resource_name(target: str) -> str | None:
+    """The path and query of a request target, ``None`` if it has none.
+
+    RFC 6455 section 4.2.1, item 1: the target is the resource name
+    (origin-form, ``/chat?room=1``) or an absolute HTTP(S) URI containing it.
+    """
+    if target.startswith("/"):
+        return target
+    try:
+        url = urllib.parse.urlsplit(target)
+    except ValueError:
+        # An invalid IPv6 literal or port.
+        return None
+    if url.scheme not in ("http", "https") or not url.netloc:
+        return None
+    return urllib.parse.urlunsplit(("", "", url.path or "/", url.query, ""))
 
 
 def _is_valid_key(key: str) -> bool:
