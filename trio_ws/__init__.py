@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ._broadcast import broadcast as broadcast
 from ._client import ClientConnection as ClientConnection, connect as connect
 from ._close import Close as Close, CloseCode as CloseCode
 from ._connection import Connection as Connection
@@ -58,6 +59,7 @@ __all__ = [
     "State",
     "WebSocketError",
     "__version__",
+    "broadcast",
     "connect",
     "serve",
 ]

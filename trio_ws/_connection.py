@@ -203,6 +203,8 @@ class Connection(trio.abc.AsyncResource):
         self._pong_remaining = 0.0
         self._reader_scope = trio.CancelScope(shield=True)
         self._reader_started = False
+        #: Where helpers such as ``broadcast`` start per-connection tasks.
+        self._nursery: trio.Nursery | None = None
         #: Set when no more messages can arrive (close received or failure).
         self._ended = trio.Event()
         #: Set when the transport is closed and the reader has finished.
@@ -257,6 +259,7 @@ class Connection(trio.abc.AsyncResource):
     def _start(self, nursery: trio.Nursery) -> None:
         """Start the reader and the heartbeat in ``nursery``."""
         self._reader_started = True
+        self._nursery = nursery
         nursery.start_soon(self._run_reader, name=f"{self!r} reader")
         nursery.start_soon(self._run_heartbeat, name=f"{self!r} heartbeat")
 
