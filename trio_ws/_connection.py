@@ -41,7 +41,14 @@ import math
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Iterator,
+    Sequence,
+)
 from typing import (
     TYPE_CHECKING,
     ClassVar,
@@ -132,8 +139,8 @@ class ConnectionOptions:
 class _PingWaiter:
     __slots__ = ("event", "rtt", "sent_at")
 
-    def __init__(self, sent_at: float) -> None:
-        self.sent_at = sent_at
+    def __init__(self) -> None:
+        self.sent_at = 0.0
         self.rtt: float | None = None
         self.event = trio.Event()
 
@@ -224,12 +231,12 @@ class Connection(trio.abc.AsyncResource):
 
     @property
     def close_code(self) -> int | None:
-        """RFC 6455 7.1.5: the received close code, 1006 if none; ``None`` until CLOSED."""
+        """The received close code, 1006 if none (RFC 6455 7.1.5); ``None`` until CLOSED."""
         return None if self._protocol is None else self._protocol.close_code
 
     @property
     def close_reason(self) -> str | None:
-        """RFC 6455 7.1.6: the received close reason; ``None`` until CLOSED."""
+        """The received close reason (RFC 6455 7.1.6); ``None`` until CLOSED."""
         return None if self._protocol is None else self._protocol.close_reason
 
     @property
@@ -286,8 +293,7 @@ class Connection(trio.abc.AsyncResource):
             with self._reader_scope:
                 await self._flush()
                 while not protocol.failed:
-                    if messages.paused:
-                        await messages.wait_writable()
+                    await messages.wait_writable()
                     try:
                         data = await stream.receive_some(READ_SIZE)
                     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -327,9 +333,12 @@ class Connection(trio.abc.AsyncResource):
         if not protocol.has_data_to_send:
             return
         async with self._write_lock:
-            data = protocol.data_to_send()
-            if data:
-                await self._send_all(data)
+            # Another writer may have taken the bytes meanwhile; writing
+            # nothing is harmless. A failed write aborted the connection: the
+            # reader stops at its next checkpoint, the messages it queued stay
+            # for recv (promise 1 of the guarantees).
+            with contextlib.suppress(ConnectionClosed):
+                await self._send_all(protocol.data_to_send())
 
     def _end(self) -> None:
         """No more messages will arrive: wake ``recv`` and ``ping`` waiters."""
@@ -354,9 +363,11 @@ class Connection(trio.abc.AsyncResource):
 
         A transport error closes the connection. Cancellation part-way may
         leave a partial frame on the wire, after which no frame can follow:
-        the connection is failed (trio's ``send_all`` contract).
+        the connection is aborted (trio's ``send_all`` contract). Callers
+        check for cancellation before they make the frames, never in between,
+        so that a cancelled write never drops frames already made (a
+        compressor's context would include them).
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -381,9 +392,9 @@ class Connection(trio.abc.AsyncResource):
     async def _closed_exception(self) -> ConnectionClosed:
         """Wait until the closure is known in full, then describe it."""
         protocol = self._proto
-        if protocol.close_rcvd is None and self._reader_started:
-            # A close frame was sent: its answer (or a timeout) settles it.
-            await self._ended.wait()
+        # Only a close frame sent and not answered yet leaves this unset:
+        # the answer, or close_timeout, settles it.
+        await self._ended.wait()
         return protocol.closed_exception()
 
     # --- Sending -------------------------------------------------------------
@@ -445,20 +456,33 @@ class Connection(trio.abc.AsyncResource):
             if previous is not None:
                 await self._write_message(previous, fin=True)
         except BaseException:
-            protocol = self._protocol
-            if protocol is not None and protocol.sending_fragments:
+            if self._proto.sending_fragments and not self._closing():
                 # The peer is waiting for the rest of a message that will not
                 # come: RFC 6455 leaves no way out but failing the connection.
                 await self._fail(1011, "error while sending a fragmented message")
             raise
 
     async def _write_message(self, data: Data, *, fin: bool) -> None:
-        protocol = self._proto
-        if protocol.state is not State.OPEN:
-            raise await self._closed_exception()
+        await self._write(lambda protocol: protocol.send_message(data, fin=fin))
+
+    async def _write(self, make: Callable[[Protocol], None]) -> None:
+        """Make frames with ``make(protocol)`` and write them, while OPEN.
+
+        Raises:
+            ConnectionClosed: The connection is not OPEN (any more).
+
+        Cancellation:
+            Checked under the lock, before the frames are made: cancelled
+            there, nothing was made or sent. Later, see :meth:`_send_all`.
+        """
         async with self._write_lock:
-            protocol.send_message(data, fin=fin)
-            await self._send_all(protocol.data_to_send())
+            await trio.lowlevel.checkpoint_if_cancelled()
+            protocol = self._proto
+            if protocol.state is State.OPEN:
+                make(protocol)
+                await self._send_all(protocol.data_to_send())
+                return
+        raise await self._closed_exception()
 
     async def ping(self, data: Data | None = None) -> float:
         """Send a ping and wait for the matching pong.
@@ -483,34 +507,40 @@ class Connection(trio.abc.AsyncResource):
             while waiting for the pong, the ping stays sent and its pong is
             ignored.
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
         payload = _ping_payload(data)
         waiter = await self._send_ping(payload)
         try:
             await waiter.event.wait()
         finally:
-            self._pings.pop(payload, None)
+            self._forget_ping(payload, waiter)
         if waiter.rtt is None:
             raise await self._closed_exception()
         return waiter.rtt
 
     async def _send_ping(self, payload: bytes) -> _PingWaiter:
-        protocol = self._proto
-        if payload in self._pings:
-            msg = "already waiting for a pong with the same data"
-            raise RuntimeError(msg)
-        if protocol.state is not State.OPEN:
-            raise await self._closed_exception()
-        async with self._write_lock:
+        waiter = _PingWaiter()
+
+        def make(protocol: Protocol) -> None:
+            # Checked under the write lock: pings are registered in the
+            # order they are sent, which _acknowledge_pings relies on.
+            if payload in self._pings:
+                msg = "already waiting for a pong with the same data"
+                raise RuntimeError(msg)
             protocol.send_ping(payload)
-            waiter = _PingWaiter(trio.current_time())
+            waiter.sent_at = trio.current_time()
             self._pings[payload] = waiter
-            try:
-                await self._send_all(protocol.data_to_send())
-            except BaseException:
-                self._pings.pop(payload, None)
-                raise
+
+        try:
+            await self._write(make)
+        except BaseException:
+            self._forget_ping(payload, waiter)
+            raise
         return waiter
+
+    def _forget_ping(self, payload: bytes, waiter: _PingWaiter) -> None:
+        # Another ping may have taken the payload since this one ended.
+        if self._pings.get(payload) is waiter:
+            del self._pings[payload]
 
     def _acknowledge_pings(self, pongs: list[bytes]) -> None:
         now = trio.current_time()
@@ -538,14 +568,8 @@ class Connection(trio.abc.AsyncResource):
         Cancellation:
             As for :meth:`send`.
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
         payload = _ping_payload(data)
-        protocol = self._proto
-        if protocol.state is not State.OPEN:
-            raise await self._closed_exception()
-        async with self._write_lock:
-            protocol.send_pong(payload)
-            await self._send_all(protocol.data_to_send())
+        await self._write(lambda protocol: protocol.send_pong(payload))
 
     # --- Receiving -------------------------------------------------------------
 
@@ -579,7 +603,9 @@ class Connection(trio.abc.AsyncResource):
                     message = messages.get_nowait()
                 except trio.WouldBlock:
                     if messages.ended or self._protocol is None:
-                        raise await self._closed_exception() from None
+                        closed = await self._closed_exception()
+                        # Keep the transport error as the cause (not `from None`).
+                        raise closed from closed.__cause__
                     await messages.wait_readable()
                 else:
                     await trio.lowlevel.cancel_shielded_checkpoint()
@@ -620,41 +646,33 @@ class Connection(trio.abc.AsyncResource):
             :exc:`trio.Cancelled` propagates.
         """
         check_close(code, reason)
+        closed = False
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
-            protocol = self._protocol
-            if protocol is None:
-                await self._close_unopened()
-                return
-            if protocol.state is State.OPEN:
-                await self._send_close(code, reason)
+            # Before the reader starts, nothing could finish a closing
+            # handshake: the transport is just closed.
             if self._reader_started:
+                if self._proto.state is State.OPEN:
+                    await self._send_close(code, reason)
                 await self._closed.wait()
-            else:
+                closed = True
+        finally:
+            if not closed:
+                self._abort(None)
                 await trio.aclose_forcefully(self._stream)
-        except BaseException:
-            self._abort(None)
-            raise
-
-    async def _close_unopened(self) -> None:
-        self._closed.set()
-        await trio.aclose_forcefully(self._stream)
 
     async def _send_close(self, code: int, reason: str) -> None:
-        protocol = self._proto
-        timeout = math.inf if self.close_timeout is None else self.close_timeout
-        with trio.move_on_after(timeout):
-            async with self._write_lock:
-                if protocol.state is not State.OPEN:
-                    return
-                protocol.send_close(code, reason)
-                self._start_close_timer()
-                # The peer's close frame may sit behind unread messages: stop
-                # pausing so that the closing handshake can finish.
-                self._messages.release()
-                with contextlib.suppress(ConnectionClosed):
-                    await self._send_all(protocol.data_to_send())
-        # Running out of time while writing left the connection aborted.
+        # close_timeout bounds the whole closing handshake, including a wait
+        # for the write lock behind a send stuck on a slow peer.
+        self._start_close_timer()
+        # The peer's close frame may sit behind unread messages: stop
+        # pausing so that the closing handshake can finish.
+        self._messages.release()
+        with trio.CancelScope(deadline=self._reader_scope.deadline):
+            # Not OPEN any more: the peer's close frame or another aclose
+            # came first, and the reader finishes the handshake.
+            with contextlib.suppress(ConnectionClosed):
+                await self._write(lambda protocol: protocol.send_close(code, reason))
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed (state CLOSED).
@@ -666,23 +684,19 @@ class Connection(trio.abc.AsyncResource):
 
     async def _fail(self, code: int, reason: str) -> None:
         """Fail the connection: best-effort close frame, then close TCP now."""
-        protocol = self._protocol
-        if protocol is None or protocol.state is State.CLOSED:
-            return
+        protocol = self._proto
         protocol.fail(code, reason, cause=None)
         self._end()
-        # Best effort: a peer presumed dead gets no close_timeout grace.
+        # Best effort: a peer presumed dead gets no close_timeout grace, and
+        # a write lock held by a stuck send means that it is not reading.
         if not self._write_lock.locked():
-            with trio.move_on_after(FAIL_WRITE_TIMEOUT) as scope:
-                scope.shield = True
+            with trio.move_on_after(FAIL_WRITE_TIMEOUT, shield=True):
                 async with self._write_lock:
-                    data = protocol.data_to_send()
                     with contextlib.suppress(
                         trio.BrokenResourceError, trio.ClosedResourceError
                     ):
-                        await self._stream.send_all(data)
+                        await self._stream.send_all(protocol.data_to_send())
         self._abort(None)
-        await trio.lowlevel.checkpoint()
 
     async def _close_on_exit(self, exc: BaseException | None) -> None:
         """Close when the owner's code ends, with 1000, 1001 or 1011.
@@ -710,29 +724,25 @@ class Connection(trio.abc.AsyncResource):
     async def _run_heartbeat(self) -> None:
         if self.ping_interval is None:
             return
+        timeout = math.inf if self.ping_timeout is None else self.ping_timeout
+        sent_at = trio.current_time()
         while True:
-            await trio.sleep(self.ping_interval)
-            if self._closing():
-                return
-            payload = os.urandom(4)
+            # Every ping_interval, or right after a pong slower than that.
+            await trio.sleep_until(sent_at + self.ping_interval)
             try:
-                waiter = await self._send_ping(payload)
+                waiter = await self._send_ping(os.urandom(4))
             except ConnectionClosed:
                 return
-            if self.ping_timeout is None:
-                continue
+            sent_at = waiter.sent_at
             with trio.CancelScope() as scope:
                 self._pong_scope = scope
-                if self._messages.paused:
-                    self._pong_remaining = self.ping_timeout
-                else:
-                    scope.deadline = trio.current_time() + self.ping_timeout
+                self._pong_remaining = timeout
+                if not self._messages.paused:
+                    scope.deadline = trio.current_time() + timeout
                 await waiter.event.wait()
             self._pong_scope = None
-            if self._closing():
-                return
-            if scope.cancelled_caught:
-                self._pings.pop(payload, None)
+            # No pong, unless the closing handshake took over meanwhile.
+            if scope.cancelled_caught and not self._closing():
                 self.logger.info(
                     "keepalive ping timeout; failing connection %s", self.id
                 )

@@ -94,16 +94,19 @@ class MessageQueue:
     async def wait_readable(self) -> None:
         """Wait until a message is put or the queue ends.
 
+        ``recv`` calls it only when the queue is empty and not ended.
+
         Cancellation: cancelling the wait takes nothing from the queue.
         """
-        if self._queue or self.ended:
-            await trio.lowlevel.checkpoint()
-            return
         await self._getters.park()
 
     async def wait_writable(self) -> None:
-        """Wait until the reader may read again (not paused)."""
-        while self.paused and not self.ended:
+        """Wait until the reader may read again (not paused).
+
+        ``end`` and ``release`` resume the reader, so it never waits past
+        them.
+        """
+        while self.paused:
             await self._putters.park()
 
     def release(self) -> None:

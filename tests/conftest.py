@@ -1,0 +1,211 @@
+"""A toolkit for testing connections: an open connection against a raw peer.
+
+:func:`open_connection` gives an OPEN :class:`~trio_ws.ClientConnection` or
+:class:`~trio_ws.ServerConnection` over in-memory streams, without HTTP, run
+inside a nursery exactly as ``connect`` and ``serve`` run it; the other end is
+a :class:`Peer` that sends hand-built frames and parses what trio_ws wrote, so
+tests assert exact bytes::
+
+    async def test_echo(autojump_clock):
+        async with open_connection(ServerConnection) as (ws, peer):
+            await peer.send_frame(OP_TEXT, b"hi")
+            assert await ws.recv() == "hi"
+            await ws.send("yo")
+            assert await peer.receive_frame() == (OP_TEXT, True, 0, b"yo")
+
+Use it with the ``autojump_clock`` fixture: leaving the block runs the closing
+handshake, which waits up to ``close_timeout`` for a peer that stays silent.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TypeAlias, TypeVar
+
+import pytest
+import trio
+import trio.testing
+
+from trio_ws import ClientConnection, Connection, ServerConnection
+from trio_ws._util import collapse_groups
+
+from .helpers import MASK, OP_CLOSE, close_payload, frame, parse_frames
+
+__all__ = ["SIDES", "Frame", "Peer", "open_connection"]
+
+#: A parsed frame: ``(opcode, fin, rsv, unmasked payload)``.
+Frame: TypeAlias = tuple[int, bool, int, bytes]
+#: Both connection classes, for ``pytest.mark.parametrize("cls", SIDES)``.
+SIDES = [ClientConnection, ServerConnection]
+
+StreamPair: TypeAlias = Callable[[], tuple[trio.abc.Stream, trio.abc.Stream]]
+ConnectionT = TypeVar("ConnectionT", bound=Connection)
+
+
+class Peer:
+    """The raw other end of a connection under test.
+
+    Args:
+        stream: The peer's end of the transport.
+        ws_stream: The connection's end, for tests that set hooks on it
+            (``ws_stream.receive_stream.receive_some_hook`` for a reset).
+        client: Whether the peer plays the client: its frames are then
+            masked, and it expects the connection's frames unmasked.
+
+    Attributes:
+        stream: As above; ``await peer.stream.aclose()`` drops the TCP
+            connection (EOF for the reader, broken pipe for writes).
+        ws_stream: As above.
+        client: As above.
+    """
+
+    def __init__(
+        self, stream: trio.abc.Stream, ws_stream: trio.abc.Stream, *, client: bool
+    ) -> None:
+        self.stream = stream
+        self.ws_stream = ws_stream
+        self.client = client
+        self._buffer = bytearray()
+
+    def frame(
+        self,
+        opcode: int,
+        payload: bytes = b"",
+        *,
+        fin: bool = True,
+        rsv: int = 0,
+        mask: bool | None = None,
+    ) -> bytes:
+        """Build a frame as this peer sends it (masked if it is the client).
+
+        ``mask`` overrides the masking, to break RFC 6455 5.1 on purpose.
+        """
+        if mask is None:
+            mask = self.client
+        return frame(opcode, payload, fin=fin, rsv=rsv, mask=MASK if mask else None)
+
+    async def send(self, data: bytes) -> None:
+        """Write raw bytes to the connection."""
+        await self.stream.send_all(data)
+
+    async def send_frame(
+        self,
+        opcode: int,
+        payload: bytes = b"",
+        *,
+        fin: bool = True,
+        rsv: int = 0,
+        mask: bool | None = None,
+    ) -> None:
+        """Build a frame with :meth:`frame` and write it."""
+        await self.send(self.frame(opcode, payload, fin=fin, rsv=rsv, mask=mask))
+
+    async def send_close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Write a close frame; ``code=None`` sends one without a payload."""
+        payload = b"" if code is None else close_payload(code, reason)
+        await self.send_frame(OP_CLOSE, payload)
+
+    async def receive_frame(self) -> Frame:
+        """Read the next frame the connection wrote.
+
+        Raises:
+            AssertionError: The transport closed first, or the frame's mask
+                bit breaks RFC 6455 5.1 (clients mask, servers do not).
+        """
+        while (size := _frame_size(self._buffer)) is None:
+            data = await self.stream.receive_some()
+            assert data, f"EOF instead of a frame; buffered: {bytes(self._buffer)!r}"
+            self._buffer += data
+        masked = bool(self._buffer[1] & 0x80)
+        assert masked is not self.client, "mask bit breaks RFC 6455 5.1"
+        (parsed,) = parse_frames(bytes(self._buffer[:size]))
+        del self._buffer[:size]
+        return parsed
+
+    async def receive_eof(self) -> None:
+        """Assert that the connection closed the transport and wrote nothing more."""
+        data = bytes(self._buffer)
+        while chunk := await self.stream.receive_some():
+            data += chunk
+        assert not data, f"data instead of EOF: {data!r}"
+
+
+def _frame_size(buffer: bytearray) -> int | None:
+    """The size of the frame at the start of ``buffer``, if it is all there."""
+    if len(buffer) < 2:
+        return None
+    size = 2 + (4 if buffer[1] & 0x80 else 0)
+    length = buffer[1] & 0x7F
+    if length == 126:
+        if len(buffer) < 4:
+            return None
+        size += 2
+        (length,) = struct.unpack("!H", buffer[2:4])
+    elif length == 127:
+        if len(buffer) < 10:
+            return None
+        size += 8
+        (length,) = struct.unpack("!Q", buffer[2:10])
+    size += length
+    return size if len(buffer) >= size else None
+
+
+@asynccontextmanager
+async def open_connection(
+    cls: type[ConnectionT] = ServerConnection,  # type: ignore[assignment]
+    *,
+    stream_pair: StreamPair = trio.testing.memory_stream_pair,
+    trailing_data: bytes = b"",
+    ping_interval: float | None = None,
+    **options: object,
+) -> AsyncIterator[tuple[ConnectionT, Peer]]:
+    """Open a connection of class ``cls`` against a raw :class:`Peer`.
+
+    The connection is built on one end of ``stream_pair()``, switched to OPEN
+    with ``_open([], trailing_data)`` (no extensions) and started in a
+    nursery, as ``connect`` and ``serve`` do after the opening handshake. The
+    body of the ``async with`` block plays the user's code: leaving it closes
+    the connection with 1000, 1001 if cancelled, or 1011 if it raised (the
+    exception comes out unwrapped), waiting at most ``close_timeout``; then
+    the reader is stopped and the nursery cancelled.
+
+    Args:
+        cls: :class:`~trio_ws.ServerConnection` (the peer plays the client
+            and masks its frames) or :class:`~trio_ws.ClientConnection`.
+        stream_pair: Makes the transport; ``memory_stream_pair`` (writes never
+            block) or ``lockstep_stream_pair`` (writes wait for the reader),
+            for back-pressure.
+        trailing_data: Bytes the peer sent right behind its handshake.
+        ping_interval: Keepalive interval; off unless a test asks for it, so
+            that pings do not interleave with the frames a test expects.
+        options: Other arguments of the connection (``max_queue``,
+            ``ping_timeout``, ``close_timeout``, ``max_size``, ``logger``).
+
+    Yields:
+        ``(ws, peer)``.
+    """
+    ws_stream, peer_stream = stream_pair()
+    ws = cls(ws_stream, ping_interval=ping_interval, **options)  # type: ignore[arg-type]
+    peer = Peer(peer_stream, ws_stream, client=not ws.is_client)
+    with collapse_groups():
+        async with trio.open_nursery() as nursery:
+            ws._open([], trailing_data)
+            ws._start(nursery)
+            try:
+                yield ws, peer
+            except BaseException as exc:
+                await ws._close_on_exit(exc)
+                raise
+            else:
+                await ws._close_on_exit(None)
+            finally:
+                ws._stop()
+                nursery.cancel_scope.cancel()
+
+
+@pytest.fixture(params=SIDES, ids=["client", "server"])
+def connection_class(request: pytest.FixtureRequest) -> type[Connection]:
+    """Each connection class in turn, for tests that hold for both sides."""
+    return request.param  # type: ignore[no-any-return]
