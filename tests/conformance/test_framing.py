@@ -1,0 +1,162 @@
+"""Autobahn 1.x, 9.x and 10.x: framing, sizes, limits, automatic fragmentation.
+
+Every case runs against a trio_ws server (the peer masks, as a client) and a
+trio_ws client (the peer plays the server); trio_ws echoes each message.
+"""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+
+from .peer import OP_BINARY, OP_CONT, OP_TEXT, ROLES, echo_connection
+
+SIZES = [0, 125, 126, 127, 128, 65535, 65536]
+MIB = 2**20
+#: Bytes trickled one at a time (the rest of large messages comes whole, to
+#: keep the suite fast).
+TRICKLED = 1024
+
+
+def payload(size: int) -> bytes:
+    # Printable ASCII, so that the same bytes make a valid text message.
+    return bytes(0x20 + i % 95 for i in range(size))
+
+
+def length_header(opcode: int, size: int) -> bytes:
+    """The unmasked header trio_ws must write (RFC 6455 5.2, shortest form)."""
+    if size < 126:
+        return bytes([0x80 | opcode, size])
+    if size < 65536:
+        return bytes([0x80 | opcode, 126]) + size.to_bytes(2, "big")
+    return bytes([0x80 | opcode, 127]) + size.to_bytes(8, "big")
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY])
+@pytest.mark.parametrize("trickle", [False, True], ids=["whole", "trickled"])
+async def test_message_sizes(role: str, size: int, opcode: int, trickle: bool) -> None:
+    """1.1.x/1.2.x: echoed in one frame with the shortest length encoding."""
+    data = payload(size)
+    async with echo_connection(role) as (peer, echo, limiter):
+        wire = peer.frame(opcode, data)
+        if trickle:
+            # Every read gets a single byte: the header (and the start of
+            # large payloads) is split at every position.
+            limiter.chunk = 1
+            await peer.send(wire[:TRICKLED])
+            await trio.testing.wait_all_tasks_blocked()
+            assert limiter.received == min(len(wire), TRICKLED)
+            limiter.chunk = None
+            await peer.send(wire[TRICKLED:])
+        else:
+            await peer.send(wire)
+        message = await peer.receive_message()
+        assert message.opcode == opcode
+        assert message.frames == [(opcode, True, 0, data)]
+        await peer.close()
+    expected = data.decode() if opcode == OP_TEXT else data
+    assert echo.received == [expected]
+
+
+async def test_server_frame_bytes_exact() -> None:
+    """A server's frames are unmasked: header then payload, byte for byte."""
+    async with echo_connection("server") as (peer, _, _):
+        for size in SIZES:
+            data = payload(size)
+            await peer.send(peer.frame(OP_BINARY, data))
+            header = length_header(OP_BINARY, size)
+            received = await peer.stream.receive_some(len(header) + size)
+            while len(received) < len(header) + size:
+                received += await peer.stream.receive_some(len(header) + size)
+            assert received == header + data
+        await peer.close()
+
+
+# 16 MiB cases are slow-ish: one per role, text on one side, binary on the other.
+@pytest.mark.parametrize(
+    ("role", "opcode"), [("server", OP_TEXT), ("client", OP_BINARY)]
+)
+async def test_16_mib_message(role: str, opcode: int) -> None:
+    """9.1.6/9.2.6: a 16 MiB message, max_size raised accordingly."""
+    data = payload(16 * MIB)
+    async with echo_connection(role, max_size=16 * MIB) as (peer, echo, _):
+        await peer.send(peer.frame(opcode, data))
+        message = await peer.receive_message()
+        assert message.opcode == opcode
+        assert message.payload == data
+        await peer.close()
+    assert len(echo.received) == 1
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_16_mib_in_64_kib_fragments(role: str) -> None:
+    """9.4.x/9.6.x: a 16 MiB message in 256 fragments of 64 KiB."""
+    data = payload(16 * MIB)
+    async with echo_connection(role, max_size=16 * MIB) as (peer, echo, _):
+        await peer.send(peer.message(data, fragment=65536))
+        assert await peer.receive_data() == data
+        await peer.close()
+    assert echo.received == [data]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY])
+async def test_many_small_fragments(role: str, opcode: int) -> None:
+    """9.x limits: 16384 fragments of 1 byte; no cap but max_size."""
+    data = payload(16384)
+    async with echo_connection(role, max_size=16384) as (peer, echo, _):
+        frames = [peer.frame(opcode, data[:1], fin=False)]
+        frames += [
+            peer.frame(OP_CONT, data[i : i + 1], fin=False) for i in range(1, 16383)
+        ]
+        frames.append(peer.frame(OP_CONT, data[-1:]))
+        await peer.send(b"".join(frames))
+        message = await peer.receive_message()
+        assert message.payload == data
+        await peer.close()
+    assert len(echo.received) == 1
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_empty_fragments(role: str) -> None:
+    """Empty fragments, first, middle and last, make one message."""
+    async with echo_connection(role) as (peer, echo, _):
+        await peer.send(
+            peer.frame(OP_TEXT, b"", fin=False)
+            + peer.frame(OP_CONT, b"a", fin=False)
+            + peer.frame(OP_CONT, b"", fin=False)
+            + peer.frame(OP_CONT, b"b", fin=False)
+            + peer.frame(OP_CONT, b"")
+        )
+        assert await peer.receive_data() == "ab"
+        await peer.close()
+    assert echo.received == ["ab"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("fragment", [64, 1300, 4096])
+async def test_automatic_fragmentation(role: str, fragment: int) -> None:
+    """10.1.1: a 65536-byte message auto-fragmented by the peer."""
+    data = payload(65536)
+    async with echo_connection(role) as (peer, echo, _):
+        await peer.send(peer.message(data, fragment=fragment))
+        assert await peer.receive_data() == data
+        await peer.close()
+    assert echo.received == [data]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_max_size_exact_fits_and_one_more_fails(role: str) -> None:
+    """9.x: max_size is inclusive; one byte more is 1009, before the payload."""
+    async with echo_connection(role, max_size=1000) as (peer, echo, limiter):
+        await peer.send(peer.frame(OP_BINARY, b"x" * 1000))
+        assert await peer.receive_data() == b"x" * 1000
+        header = peer.frame(OP_BINARY, b"y" * 1001)[:-1001]
+        await peer.send(header)
+        await peer.expect_failure(1009)
+    assert echo.closed is not None
+    assert echo.closed.sent is not None
+    assert echo.closed.sent.code == 1009
