@@ -28,12 +28,14 @@ from ._http import (
     Response as Response,
 )
 from ._protocol import State as State
+from ._routing import Router as Router
 from ._server import (
     Server as Server,
     ServerConnection as ServerConnection,
     serve as serve,
 )
 from ._version import __version__ as __version__
+from ._workers import WorkerPool as WorkerPool, serve_workers as serve_workers
 
 __all__ = [
     "ClientConnection",
@@ -54,14 +56,17 @@ __all__ = [
     "ProtocolError",
     "Request",
     "Response",
+    "Router",
     "Server",
     "ServerConnection",
     "State",
     "WebSocketError",
+    "WorkerPool",
     "__version__",
     "broadcast",
     "connect",
     "serve",
+    "serve_workers",
 ]
 
 
