@@ -92,8 +92,8 @@ async def nginx(nursery: trio.Nursery, tmp_path: Path, ca: trustme.CA) -> StartN
         (prefix / "tmp").mkdir(parents=True)
         cert = ca.issue_cert("127.0.0.1", "localhost")
         cert.private_key_pem.write_to_path(prefix / "server.key")
-        with open(prefix / "server.pem", "wb") as chain:
-            chain.writelines(pem.bytes() for pem in cert.cert_chain_pems)
+        chain = b"".join(pem.bytes() for pem in cert.cert_chain_pems)
+        trustme.Blob(chain).write_to_path(prefix / "server.pem")
         port = free_port()
         config = NGINX_CONF.read_text()
         for name, value in {

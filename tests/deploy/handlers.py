@@ -6,8 +6,10 @@ They live in a module of their own so that workers can import them.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import trio_ws
+if TYPE_CHECKING:
+    import trio_ws
 
 
 async def whoami(ws: trio_ws.ServerConnection) -> None:
