@@ -21,12 +21,15 @@ import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import trio
 import trio.testing
 
 from trio_ws import ClientConnection, Connection, ConnectionClosed, ServerConnection
-from trio_ws._extensions import DeflateParams
+
+if TYPE_CHECKING:
+    from trio_ws._extensions import DeflateParams
 
 __all__ = [
     "ROLES",

@@ -152,11 +152,14 @@ async def test_automatic_fragmentation(role: str, fragment: int) -> None:
 async def test_max_size_exact_fits_and_one_more_fails(role: str) -> None:
     """9.x: max_size is inclusive; one byte more is 1009, before the payload."""
     async with echo_connection(role, max_size=1000) as (peer, echo, limiter):
-        await peer.send(peer.frame(OP_BINARY, b"x" * 1000))
+        fits = peer.frame(OP_BINARY, b"x" * 1000)
+        await peer.send(fits)
         assert await peer.receive_data() == b"x" * 1000
         header = peer.frame(OP_BINARY, b"y" * 1001)[:-1001]
         await peer.send(header)
         await peer.expect_failure(1009)
+        # Refused on the header alone.
+        assert limiter.received == len(fits) + len(header)
     assert echo.closed is not None
     assert echo.closed.sent is not None
     assert echo.closed.sent.code == 1009
