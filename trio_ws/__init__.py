@@ -28,7 +28,6 @@ from ._http import (
     Response as Response,
 )
 from ._protocol import State as State
-from ._routing import Router as Router
 from ._server import (
     Server as Server,
     ServerConnection as ServerConnection,
@@ -56,7 +55,6 @@ __all__ = [
     "ProtocolError",
     "Request",
     "Response",
-    "Router",
     "Server",
     "ServerConnection",
     "State",
