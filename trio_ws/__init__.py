@@ -28,6 +28,7 @@ from ._http import (
     Response as Response,
 )
 from ._protocol import State as State
+from ._routing import Router as Router
 from ._server import (
     Server as Server,
     ServerConnection as ServerConnection,
@@ -55,6 +56,7 @@ __all__ = [
     "ProtocolError",
     "Request",
     "Response",
+    "Router",
     "Server",
     "ServerConnection",
     "State",
