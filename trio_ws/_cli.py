@@ -18,6 +18,7 @@ import trio
 from ._client import connect
 from ._exceptions import ConnectionClosed, InvalidHandshake
 from ._server import Server, ServerConnection, serve
+from ._workers import run_workers
 
 __all__ = ["main"]
 
@@ -106,6 +107,11 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="localhost", help="serve: interface (localhost)"
     )
     parser.add_argument("--port", type=int, default=8765, help="serve: port (8765)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="serve: run N worker processes sharing the port (SO_REUSEPORT)",
+    )
     return parser
 
 
@@ -117,7 +123,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(text, flush=True)
 
     try:
-        if args.uri == "serve":
+        if args.uri == "serve" and args.workers is not None:
+            trio.run(
+                run_workers,
+                f"{__name__}:echo",
+                args.host,
+                args.port,
+                args.workers,
+                write,
+            )
+        elif args.uri == "serve":
             trio.run(run_server, args.host, args.port, write)
         else:
             trio.run(interactive_client, args.uri, _stdin_lines(sys.stdin), write)

@@ -42,7 +42,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Final, NamedTuple, final
 
 import trio
@@ -410,3 +410,33 @@ async def _stop_on_eof(stop: trio.Event) -> None:
         while await stdin.receive_some(4096):
             pass
     stop.set()
+
+
+async def run_workers(
+    handler: str,
+    host: str | None,
+    port: int,
+    workers: int,
+    write: Callable[[str], None],
+    *,
+    task_status: trio.TaskStatus[WorkerPool] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """``trio-ws serve --workers N``: :func:`serve_workers` until SIGTERM.
+
+    Announces where it listens with ``write``. SIGTERM stops the workers
+    gracefully, as Ctrl-C (SIGINT) does.
+    """
+    with trio.open_signal_receiver(signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            pool: WorkerPool = await nursery.start(
+                functools.partial(
+                    serve_workers, handler, port, host=host, workers=workers
+                )
+            )
+            write(
+                f"Listening on ws://{host}:{pool.port}/ with {workers} workers"
+                " (Ctrl-C to stop)."
+            )
+            task_status.started(pool)
+            async for _ in signals:
+                nursery.cancel_scope.cancel()
