@@ -27,9 +27,7 @@ async def start_pool(
     nursery: trio.Nursery, nginx: StartNginx, **options: object
 ) -> tuple[trio_ws.WorkerPool, Nginx]:
     pool: trio_ws.WorkerPool = await nursery.start(
-        functools.partial(
-            trio_ws.serve_workers, WHOAMI, 0, host="127.0.0.1", **options
-        )
+        functools.partial(trio_ws.serve_workers, WHOAMI, 0, host="127.0.0.1", **options)
     )
     return pool, await nginx(pool.port)
 
@@ -78,6 +76,7 @@ async def test_graceful_restart_through_the_proxy(
         # The client reconnects and resumes on another worker. Connections
         # that were queued on the stopping worker's socket are reset, which
         # nginx reports as 502: a reconnecting client tries again.
+        refused: list[int] = []
         for _ in range(50):
             try:
                 async with trio_ws.connect(proxy.uri(), ssl=proxy.ssl) as ws:
@@ -85,9 +84,10 @@ async def test_graceful_restart_through_the_proxy(
                     reply = await ws.recv()
                     break
             except trio_ws.InvalidStatus as exc:
-                assert exc.response.status_code == 502
+                refused.append(exc.response.status_code)
         else:
             pytest.fail("no worker took the reconnection")
+        assert set(refused) <= {502}
         assert isinstance(reply, str)
         assert reply.startswith("pid ")
         assert int(reply.split()[1]) != stopped
