@@ -98,6 +98,9 @@ class Headers(MutableMapping[str, str]):
         """Return an independent copy of these headers."""
         return Headers(self._list)
 
+    # copy.copy() would share the internal lists with the original.
+    __copy__ = copy
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and name.lower() in self._dict
 
@@ -114,7 +117,11 @@ class Headers(MutableMapping[str, str]):
             KeyError: If the header is absent.
             MultipleValuesError: If the header has several values.
         """
-        values = self._dict[name.lower()]
+        try:
+            values = self._dict[name.lower()]
+        except KeyError:
+            # Report the name as looked up, not lower-cased.
+            raise KeyError(name) from None
         if len(values) > 1:
             raise MultipleValuesError(name)
         return values[0]
@@ -131,6 +138,8 @@ class Headers(MutableMapping[str, str]):
             KeyError: If the header is absent.
         """
         lower = name.lower()
+        if lower not in self._dict:
+            raise KeyError(name)
         del self._dict[lower]
         self._list = [pair for pair in self._list if pair[0].lower() != lower]
 
@@ -218,7 +227,7 @@ class Response:
     """An HTTP response to the opening handshake.
 
     On the server side, ``process_request`` may return one to answer a request
-    without upgrading it (see :func:`plain_response`), and
+    without upgrading it (see :meth:`~trio_ws.ServerConnection.respond`), and
     ``process_response`` may change or replace the ``101 Switching
     Protocols`` one. On the client side, it is what the server answered; a
     status other than 101 raises :exc:`~trio_ws.InvalidStatus`, which
