@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ._auth import basic_auth as basic_auth
 from ._broadcast import broadcast as broadcast
 from ._client import ClientConnection as ClientConnection, connect as connect
 from ._close import Close as Close, CloseCode as CloseCode
@@ -63,6 +64,7 @@ __all__ = [
     "WebSocketError",
     "WorkerPool",
     "__version__",
+    "basic_auth",
     "broadcast",
     "connect",
     "serve",

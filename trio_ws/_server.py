@@ -50,6 +50,8 @@ class ServerConnection(Connection):
     _default_logger = "trio_ws.server"
     _server_header: str | None = DEFAULT_SERVER
     _trusted_proxies: TrustedProxies | None = None
+    #: The user name that :func:`~trio_ws.basic_auth` accepted, else ``None``.
+    username: str | None = None
 
     @property
     def client_host(self) -> str | None:
