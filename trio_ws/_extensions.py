@@ -180,6 +180,8 @@ class FrameFilter(Extension):
         self._compressed = False  # the current message is compressed
         self._control = False  # the current frame is a control frame
         self._size = 0  # bytes of the current message so far, inflated
+        self._text = False  # the current message is text
+        self._last = b""  # the last byte of the current message so far
 
     def enabled(self) -> bool:
         return True
@@ -215,6 +217,8 @@ class FrameFilter(Extension):
             if self._in_message:
                 return CloseReason.PROTOCOL_ERROR  # previous message unfinished
             self._size = 0
+            self._text = opcode is Opcode.TEXT
+            self._last = b""
             self._compressed = rsv.rsv1 and self.deflate is not None
             claimed = RsvBits(self.deflate is not None, False, False)
         # An uncompressed frame announces its size: refuse it before reading
@@ -234,7 +238,22 @@ class FrameFilter(Extension):
                 data = self.deflate.decompress(data, self._budget())
             except zlib.error:
                 return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        if self._text and data and self._surrogate(data):
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
         return self._count(data)
+
+    def _surrogate(self, data: bytes) -> bool:
+        """Whether the text so far ends with the first two bytes of a surrogate.
+
+        wsproto decodes text with Python's incremental UTF-8 decoder, which
+        fails fast on every ill-formed byte but the second of a surrogate
+        (``ED A0``-``ED BF``): it waits for the third. RFC 6455 8.1 asks for
+        failure as soon as the text cannot be valid, so that case is caught
+        here. ``ED`` is always a lead byte, so two bytes decide.
+        """
+        tail = self._last + data[-2:]
+        self._last = tail[-1:]
+        return len(tail) >= 2 and tail[-2] == 0xED and 0xA0 <= tail[-1] <= 0xBF
 
     def frame_inbound_complete(
         self, proto: FrameDecoder | FrameProtocol, fin: bool
