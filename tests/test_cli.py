@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import socket
+import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -38,6 +39,31 @@ async def lines_forever(*lines: str) -> AsyncIterator[str]:
     await trio.sleep_forever()
 
 
+class Console:
+    """Collects what the client writes; lets the "user" wait for replies."""
+
+    def __init__(self) -> None:
+        self.output: list[str] = []
+        self._changed = trio.Event()
+
+    def write(self, text: str) -> None:
+        self.output.append(text)
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def type_after_replies(self, *lines: str) -> AsyncIterator[str]:
+        """Type each line once the reply to the previous one is printed."""
+        await self._wait_for(1)  # "Connected to ..."
+        for line in lines:
+            printed = len(self.output)
+            yield line
+            await self._wait_for(printed + 1)
+
+    async def _wait_for(self, count: int) -> None:
+        while len(self.output) < count:
+            await self._changed.wait()
+
+
 Handler = Callable[[trio_ws.ServerConnection], Awaitable[None]]
 
 
@@ -61,16 +87,15 @@ def closed_port() -> int:
 
 
 async def test_client_sends_lines_and_prints_replies() -> None:
-    output: list[str] = []
+    console = Console()
+    lines = console.type_after_replies("hello\n", "wörld\r\n", "\n")
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             uri = await start_server(nursery)
-            await _cli.interactive_client(
-                uri, lines_of("hello\n", "wörld\r\n", "\n"), output.append
-            )
+            await _cli.interactive_client(uri, lines, console.write)
             nursery.cancel_scope.cancel()
-    # End of input closes the connection normally, after every echo.
-    assert output == [
+    # End of input closes the connection normally.
+    assert console.output == [
         f"Connected to {uri}.",
         "< hello",
         "< wörld",
@@ -226,6 +251,20 @@ def test_main_serve_options(
     assert calls == [expected]
 
 
+def test_main_serve_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[object, ...]] = []
+
+    async def fake_run_workers(
+        handler: str, host: str, port: int, workers: int, write: object
+    ) -> None:
+        calls.append((handler, host, port, workers))
+
+    monkeypatch.setattr(_cli, "run_workers", fake_run_workers)
+    assert _cli.main(["serve", "--port", "0", "--workers", "3"]) == 0
+    # Workers import the handler by name: the CLI's own echo.
+    assert calls == [("trio_ws._cli:echo", "localhost", 0, 3)]
+
+
 def test_main_ctrl_c_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, int]] = []
     monkeypatch.setattr(_cli, "run_server", fake_run_server(calls, KeyboardInterrupt()))
@@ -286,33 +325,54 @@ def test_main_without_arguments_shows_usage(capsys: pytest.CaptureFixture[str]) 
     with pytest.raises(SystemExit) as info:
         _cli.main([])
     assert info.value.code == 2
-    assert (
-        "usage: trio-ws [-h] [--host HOST] [--port PORT] uri" in capsys.readouterr().err
+    usage = capsys.readouterr().err
+    assert usage.startswith("usage: trio-ws [-h] [--host HOST] [--port PORT]")
+    assert usage.splitlines()[-1] == (
+        "trio-ws: error: the following arguments are required: uri"
     )
 
 
 # --- python -m trio_ws ------------------------------------------------------
 
 
+async def read_until(stream: trio.abc.ReceiveStream, end: bytes) -> bytes:
+    data = b""
+    while not data.endswith(end):
+        chunk = await stream.receive_some()
+        assert chunk, f"EOF after {data!r}"
+        data += chunk
+    return data
+
+
 async def test_python_m_trio_ws_talks_through_stdin_and_stdout() -> None:
     with trio.fail_after(TIMEOUT):
         async with trio.open_nursery() as nursery:
             uri = await start_server(nursery)
-            result = await trio.run_process(
-                [sys.executable, "-m", "trio_ws", uri],
-                stdin=b"hello\nsecond line\n",
-                capture_stdout=True,
-                capture_stderr=True,
+            process: trio.Process = await nursery.start(
+                functools.partial(
+                    trio.run_process,
+                    [sys.executable, "-m", "trio_ws", uri],
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    check=False,
+                )
             )
+            assert process.stdin is not None
+            assert process.stdout is not None
+            out = await read_until(process.stdout, b".\n")
+            for line in [b"hello\n", b"second line\n"]:
+                await process.stdin.send_all(line)
+                out += await read_until(process.stdout, b"< " + line)
+            await process.stdin.aclose()  # Ctrl-D
+            out += await read_until(process.stdout, b"Connection closed.\n")
+            assert await process.wait() == 0
             nursery.cancel_scope.cancel()
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.decode().splitlines() == [
+    assert out.decode().splitlines() == [
         f"Connected to {uri}.",
         "< hello",
         "< second line",
         "Connection closed.",
     ]
-    assert result.stderr == b""
 
 
 def test_module_entry_point_is_main() -> None:
