@@ -107,6 +107,39 @@ class Peer:
         payload = b"" if code is None else close_payload(code, reason)
         await self.send_frame(OP_CLOSE, payload)
 
+    def stall_writes(self, keep: int) -> None:
+        """Let ``keep`` more bytes written by the connection through, then hang.
+
+        The connection's ``send_all`` blocks, as on a TCP connection whose
+        peer stopped reading; bytes past ``keep`` never reach the peer, so
+        cancelling that write leaves a partial frame on the wire. Only with
+        ``memory_stream_pair``.
+        """
+        send, receive = self.ws_stream.send_stream, self.stream.receive_stream  # type: ignore[attr-defined]
+
+        async def hang() -> None:
+            trio.testing.memory_stream_pump(send, receive, max_bytes=keep)
+            try:
+                await trio.sleep_forever()
+            finally:
+                send.get_data_nowait()  # the rest is lost with the connection
+
+        send.send_all_hook = hang
+
+    async def reset(self, data: bytes) -> None:
+        """Write ``data``, after which the connection's next read fails.
+
+        The reader gets ``data``, then :exc:`trio.BrokenResourceError`, as
+        from a TCP reset; the reader must be waiting for data when this is
+        called. Only with ``memory_stream_pair``.
+        """
+
+        async def reset() -> None:
+            raise trio.BrokenResourceError("connection reset by peer")
+
+        self.ws_stream.receive_stream.receive_some_hook = reset  # type: ignore[attr-defined]
+        await self.send(data)
+
     async def receive_frame(self) -> Frame:
         """Read the next frame the connection wrote.
 

@@ -1,0 +1,743 @@
+"""The I/O layer: a connection against a raw peer, exact bytes, virtual time."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import sys
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+import trio.testing
+
+from trio_ws import (
+    ClientConnection,
+    Connection,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    PayloadTooBig,
+    ProtocolError,
+    ServerConnection,
+    State,
+)
+
+from .conftest import open_connection
+from .helpers import (
+    MASK,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    close_payload,
+    frame,
+)
+
+if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
+    from exceptiongroup import BaseExceptionGroup
+
+def close_frame(code: int | None = 1000, reason: str = "") -> tuple[int, bool, int, bytes]:
+    payload = b"" if code is None else close_payload(code, reason)
+    return (OP_CLOSE, True, 0, payload)
+
+
+async def closed_error(ws: Connection) -> ConnectionClosed:
+    """The exception that ``recv`` raises now."""
+    with pytest.raises(ConnectionClosed) as info:
+        await ws.recv()
+    return info.value
+
+
+# --- send ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("café", (OP_TEXT, True, 0, "café".encode())),
+        ("", (OP_TEXT, True, 0, b"")),
+        (b"\x00\xff", (OP_BINARY, True, 0, b"\x00\xff")),
+        (bytearray(b"ab"), (OP_BINARY, True, 0, b"ab")),
+        (memoryview(b"xabcx")[1:4], (OP_BINARY, True, 0, b"abc")),
+    ],
+)
+async def test_send_one_frame(
+    autojump_clock: trio.testing.MockClock,
+    connection_class: type[Connection], message: object, expected: object
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await ws.send(message)  # type: ignore[arg-type]
+        assert await peer.receive_frame() == expected
+
+
+async def test_send_text_frame_bytes_exactly(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await ws.send("Hello")
+        assert await peer.stream.receive_some(7) == b"\x81\x05Hello"  # RFC 6455 5.7
+
+
+async def test_send_iterable_fragments(autojump_clock: trio.testing.MockClock, connection_class: type[Connection]) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await ws.send(["Hel", "lo", " you"])
+        assert await peer.receive_frame() == (OP_TEXT, False, 0, b"Hel")
+        assert await peer.receive_frame() == (OP_CONT, False, 0, b"lo")
+        assert await peer.receive_frame() == (OP_CONT, True, 0, b" you")
+        await ws.send((b for b in [b"\x01", bytearray(b"\x02"), memoryview(b"\x03")]))
+        assert await peer.receive_frame() == (OP_BINARY, False, 0, b"\x01")
+        assert await peer.receive_frame() == (OP_CONT, False, 0, b"\x02")
+        assert await peer.receive_frame() == (OP_CONT, True, 0, b"\x03")
+        await ws.send(["single"])
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"single")
+        await ws.send([])  # an empty iterable sends nothing
+        await ws.send("after")
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"after")
+
+
+async def test_send_async_iterable_fragments(autojump_clock: trio.testing.MockClock) -> None:
+    async def fragments() -> AsyncIterator[str]:
+        yield "a"
+        await trio.sleep(1)
+        yield "b"
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        await ws.send(fragments())
+        assert trio.current_time() == 1
+        assert await peer.receive_frame() == (OP_TEXT, False, 0, b"a")
+        assert await peer.receive_frame() == (OP_CONT, True, 0, b"b")
+
+
+@pytest.mark.parametrize("message", [42, None, {"a": "b"}, 1.5])
+async def test_send_unsupported_type(autojump_clock: trio.testing.MockClock, message: object) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with pytest.raises(TypeError, match="message has an unsupported type"):
+            await ws.send(message)  # type: ignore[arg-type]
+        await ws.send("still open")
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"still open")
+
+
+@pytest.mark.parametrize(
+    ("fragments", "error"),
+    [
+        (["a", b"b"], "fragments of one message must be all str or all bytes-like"),
+        ([b"a", "b"], "fragments of one message must be all str or all bytes-like"),
+        ([1, 2], "fragment has an unsupported type: int"),
+    ],
+)
+async def test_send_bad_fragments_before_any_is_sent(
+    autojump_clock: trio.testing.MockClock,
+    fragments: list[object], error: str
+) -> None:
+    # Nothing reached the peer yet: the connection stays usable.
+    async with open_connection(ServerConnection) as (ws, peer):
+        with pytest.raises(TypeError, match=error):
+            await ws.send(fragments)  # type: ignore[arg-type]
+        await ws.send("next")
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"next")
+        assert ws.state is State.OPEN
+
+
+REASON = "error while sending a fragmented message"
+
+
+@pytest.mark.parametrize(
+    ("fragments", "error"),
+    [
+        (["a", "b", b"c"], "fragments of one message must be all str or all bytes-like"),
+        ([b"a", b"b", "c"], "fragments of one message must be all str or all bytes-like"),
+        (["a", "b", 3], "fragment has an unsupported type: int"),
+    ],
+)
+async def test_send_bad_fragment_after_the_first_fails_with_1011(
+    autojump_clock: trio.testing.MockClock,
+    connection_class: type[Connection], fragments: list[object], error: str
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        with pytest.raises(TypeError, match=error):
+            await ws.send(fragments)  # type: ignore[arg-type]
+        opcode = OP_TEXT if isinstance(fragments[0], str) else OP_BINARY
+        assert await peer.receive_frame() == (opcode, False, 0, b"a")
+        assert await peer.receive_frame() == close_frame(1011, REASON)
+        await peer.receive_eof()
+        assert trio.current_time() == 0  # no close_timeout wait
+        assert ws.state is State.CLOSED
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.send("more")
+        assert str(info.value) == f"sent 1011 (internal error) {REASON}; no close frame received"
+        assert info.value.code == 1011
+
+
+async def test_send_iterable_error_after_the_first_fragment_fails_with_1011(autojump_clock: trio.testing.MockClock) -> None:
+    def fragments() -> object:
+        yield "a"
+        yield "b"
+        raise ZeroDivisionError
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        with pytest.raises(ZeroDivisionError):
+            await ws.send(fragments())  # type: ignore[arg-type]
+        assert await peer.receive_frame() == (OP_TEXT, False, 0, b"a")
+        assert await peer.receive_frame() == close_frame(1011, REASON)
+        await peer.receive_eof()
+
+
+async def test_send_cancelled_between_fragments_fails_with_1011(autojump_clock: trio.testing.MockClock) -> None:
+    async def fragments() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+        await trio.sleep_forever()
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.move_on_after(5):
+            await ws.send(fragments())
+        assert await peer.receive_frame() == (OP_BINARY, False, 0, b"a")
+        assert await peer.receive_frame() == close_frame(1011, REASON)
+        await peer.receive_eof()
+        assert trio.current_time() == 5
+        assert isinstance(await closed_error(ws), ConnectionClosedError)
+
+
+async def test_send_fragments_after_the_peer_closed(autojump_clock: trio.testing.MockClock) -> None:
+    # The peer's close frame arrives between two fragments: the message
+    # cannot be finished, the closing handshake already answered it.
+    async def fragments() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+        await peer.send_close(1000)
+        await trio.testing.wait_all_tasks_blocked()
+        yield "c"
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        with pytest.raises(ConnectionClosedOK) as info:
+            await ws.send(fragments())
+        assert str(info.value) == "received 1000 (OK); then sent 1000 (OK)"
+        assert await peer.receive_frame() == (OP_TEXT, False, 0, b"a")
+        assert await peer.receive_frame() == close_frame(1000)
+        await peer.receive_eof()
+
+
+async def test_concurrent_sends_never_interleave(autojump_clock: trio.testing.MockClock) -> None:
+    async def slow(*parts: str) -> AsyncIterator[str]:
+        for part in parts:
+            yield part
+            await trio.sleep(1)
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as senders:
+            senders.start_soon(ws.send, slow("a1", "a2", "a3"))
+            await trio.testing.wait_all_tasks_blocked()
+            senders.start_soon(ws.send, slow("b1", "b2"))
+            await trio.testing.wait_all_tasks_blocked()
+            senders.start_soon(ws.send, "c")
+        assert [await peer.receive_frame() for _ in range(6)] == [
+            (OP_TEXT, False, 0, b"a1"),
+            (OP_CONT, False, 0, b"a2"),
+            (OP_CONT, True, 0, b"a3"),
+            (OP_TEXT, False, 0, b"b1"),
+            (OP_CONT, True, 0, b"b2"),
+            (OP_TEXT, True, 0, b"c"),
+        ]
+        assert trio.current_time() == 5
+
+
+async def test_ping_may_slip_between_fragments(autojump_clock: trio.testing.MockClock) -> None:
+    # RFC 6455 5.4: control frames may be injected in a fragmented message.
+    gate = trio.Event()
+
+    async def fragments() -> AsyncIterator[str]:
+        yield "a"
+        yield "b"
+        await gate.wait()
+        yield "c"
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.send, fragments())
+            await trio.testing.wait_all_tasks_blocked()
+            await ws.pong(b"beat")
+            gate.set()
+        assert [await peer.receive_frame() for _ in range(4)] == [
+            (OP_TEXT, False, 0, b"a"),
+            (OP_PONG, True, 0, b"beat"),
+            (OP_CONT, False, 0, b"b"),
+            (OP_CONT, True, 0, b"c"),
+        ]
+
+
+async def test_send_cancelled_before(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send("lost")
+        assert scope.cancelled_caught
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.send(["lost", "too"])
+        assert scope.cancelled_caught
+        await ws.send("kept")
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"kept")
+        assert ws.state is State.OPEN
+
+
+async def test_send_cancelled_while_waiting_for_another_send(autojump_clock: trio.testing.MockClock) -> None:
+    gate = trio.Event()
+
+    async def fragments() -> AsyncIterator[str]:
+        yield "a"
+        await gate.wait()
+        yield "b"
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.send, fragments())
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.move_on_after(1) as scope:
+                await ws.send("lost")
+            assert scope.cancelled_caught
+            gate.set()
+        await ws.send("kept")
+        assert [await peer.receive_frame() for _ in range(3)] == [
+            (OP_TEXT, False, 0, b"a"),
+            (OP_CONT, True, 0, b"b"),
+            (OP_TEXT, True, 0, b"kept"),
+        ]
+
+
+async def test_send_cancelled_mid_frame_aborts(autojump_clock: trio.testing.MockClock) -> None:
+    # Promise 2: a partial frame is never followed by other data.
+    async with open_connection(ServerConnection) as (ws, peer):
+        peer.stall_writes(3)
+        with trio.move_on_after(2):
+            await ws.send(b"0123456789")
+        assert trio.current_time() == 2
+        assert ws.state is State.CLOSED
+        assert await peer.stream.receive_some() == b"\x82\x0a0"
+        await peer.receive_eof()
+        for operation in (ws.recv(), ws.send("x"), ws.ping(), ws.pong()):
+            with pytest.raises(ConnectionClosedError) as info:
+                await operation
+            assert str(info.value) == "no close frame received or sent"
+            assert info.value.code == 1006
+            assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+        assert ws.close_code == 1006
+
+
+async def test_send_transport_broken(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.stream.receive_stream.aclose()  # type: ignore[attr-defined]
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.send("x")
+        assert str(info.value) == "no close frame received or sent"
+        assert isinstance(info.value.__cause__, trio.BrokenResourceError)
+        await ws.wait_closed()
+        assert ws.close_code == 1006
+
+
+async def test_send_after_normal_closure(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send_close(1000, "done")
+        assert await peer.receive_frame() == close_frame(1000, "done")
+        await peer.receive_eof()
+        for operation in (ws.send("x"), ws.send(["x", "y"]), ws.ping(), ws.pong()):
+            with pytest.raises(ConnectionClosedOK) as info:
+                await operation
+            assert str(info.value) == "received 1000 (OK) done; then sent 1000 (OK) done"
+
+
+async def test_send_while_closing_waits_for_the_outcome(autojump_clock: trio.testing.MockClock) -> None:
+    async def answer() -> None:
+        await trio.sleep(3)
+        await peer.send_close(1000)
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.aclose, 1001, "bye")
+            await trio.testing.wait_all_tasks_blocked()
+            assert ws.state is State.CLOSING
+            nursery.start_soon(answer)
+            with pytest.raises(ConnectionClosedOK) as info:
+                await ws.send("late")
+            assert trio.current_time() == 3
+        expected = "sent 1001 (going away) bye; then received 1000 (OK)"
+        assert str(info.value) == expected
+
+
+# --- recv ------------------------------------------------------------------------
+
+
+async def test_recv_in_order(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await peer.send(
+            peer.frame(OP_TEXT, b"one")
+            + peer.frame(OP_BINARY, b"\x02")
+            + peer.frame(OP_TEXT, b"th", fin=False)
+            + peer.frame(OP_CONT, b"r", fin=False)
+            + peer.frame(OP_CONT, b"ee")
+        )
+        assert await ws.recv() == "one"
+        assert await ws.recv() == b"\x02"
+        assert await ws.recv() == "three"
+
+
+async def test_recv_waits_for_a_message(autojump_clock: trio.testing.MockClock) -> None:
+    async def later() -> None:
+        await trio.sleep(7)
+        await peer.send_frame(OP_TEXT, b"late")
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            assert await ws.recv() == "late"
+            assert trio.current_time() == 7
+
+
+async def test_recv_trailing_data_after_the_handshake(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    trailing = frame(OP_TEXT, b"early", mask=MASK) + frame(OP_PING, b"p", mask=MASK)
+    async with open_connection(ServerConnection, trailing_data=trailing) as (ws, peer):
+        assert await ws.recv() == "early"
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"p")
+
+
+async def test_recv_concurrent_is_busy(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.recv)
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(
+                trio.BusyResourceError,
+                match="another task is already receiving on this connection",
+            ):
+                await ws.recv()
+            await peer.send_frame(OP_TEXT, b"for the first")
+        await peer.send_frame(OP_TEXT, b"next")
+        assert await ws.recv() == "next"
+
+
+async def test_recv_cancelled_before(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send_frame(OP_TEXT, b"kept")
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.recv()
+        assert scope.cancelled_caught
+        assert await ws.recv() == "kept"
+
+
+async def test_recv_cancelled_during(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.move_on_after(5) as scope:
+            await ws.recv()
+        assert scope.cancelled_caught
+        assert trio.current_time() == 5
+        await peer.send_frame(OP_TEXT, b"kept")
+        assert await ws.recv() == "kept"
+        assert ws.state is State.OPEN
+
+
+async def test_recv_timeout_racing_a_message_loses_nothing(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def at_deadline() -> None:
+        await trio.sleep(5)
+        await peer.send_frame(OP_TEXT, b"raced")
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(at_deadline)
+            message = None
+            with trio.move_on_after(5):
+                message = await ws.recv()
+            if message is None:
+                message = await ws.recv()
+            assert message == "raced"
+
+
+@pytest.mark.parametrize("code", [1000, 1001])
+async def test_async_for_ends_after_normal_closure(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection], code: int
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await peer.send(
+            peer.frame(OP_TEXT, b"a")
+            + peer.frame(OP_TEXT, b"b")
+            + peer.frame(OP_CLOSE, close_payload(code))
+        )
+        assert [message async for message in ws] == ["a", "b"]
+        assert await peer.receive_frame() == close_frame(code)
+
+
+async def test_async_for_ends_after_close_without_status(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send_close(None)
+        assert [message async for message in ws] == []
+        assert await peer.receive_frame() == close_frame(None)
+        await peer.receive_eof()
+        assert ws.close_code == 1005
+        assert ws.close_reason == ""
+
+
+async def test_async_for_raises_after_abnormal_closure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send(peer.frame(OP_TEXT, b"a") + peer.frame(OP_CLOSE, close_payload(1011, "oops")))
+        received = []
+        with pytest.raises(ConnectionClosedError) as info:
+            async for message in ws:
+                received.append(message)
+        assert received == ["a"]
+        assert str(info.value) == (
+            "received 1011 (internal error) oops; then sent 1011 (internal error) oops"
+        )
+        assert info.value.code == 1011
+        assert info.value.reason == "oops"
+
+
+async def test_messages_before_close_survive_a_failed_echo(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    # Promise 1: the peer is gone, the echo of its close frame fails.
+    async with open_connection(connection_class) as (ws, peer):
+        await peer.stream.receive_stream.aclose()  # type: ignore[attr-defined]
+        await peer.send(
+            peer.frame(OP_TEXT, b"a")
+            + peer.frame(OP_BINARY, b"b")
+            + peer.frame(OP_CLOSE, close_payload(1000))
+        )
+        await peer.stream.send_stream.aclose()  # type: ignore[attr-defined]
+        await ws.wait_closed()
+        assert await ws.recv() == "a"
+        assert await ws.recv() == b"b"
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        assert ws.close_code == 1000
+
+
+async def test_messages_before_ping_survive_a_failed_pong(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await peer.stream.receive_stream.aclose()  # type: ignore[attr-defined]
+        await peer.send(
+            peer.frame(OP_TEXT, b"a") + peer.frame(OP_PING, b"?") + peer.frame(OP_TEXT, b"b")
+        )
+        await ws.wait_closed()
+        assert await ws.recv() == "a"
+        assert await ws.recv() == "b"
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)
+        assert str(error) == "no close frame received or sent"
+        assert isinstance(error.__cause__, trio.BrokenResourceError)
+
+
+# --- ping and pong ---------------------------------------------------------------
+
+
+async def answer_ping(peer: Peer, delay: float) -> bytes:
+    """Read a ping, wait ``delay`` seconds, answer it; return its payload."""
+    opcode, fin, rsv, payload = await peer.receive_frame()
+    assert (opcode, fin, rsv) == (OP_PING, True, 0)
+    await trio.sleep(delay)
+    await peer.send_frame(OP_PONG, payload)
+    return payload
+
+
+async def test_ping_returns_the_round_trip_time(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        assert ws.latency == 0
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_ping, peer, 3)
+            assert await ws.ping(b"hi") == 3
+        assert ws.latency == 3
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_ping, peer, 0.5)
+            assert await ws.ping("tö") == 0.5
+        assert ws.latency == 0.5
+
+
+async def test_ping_payloads(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.ping, "tö")
+            assert await answer_ping(peer, 0) == "tö".encode()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.ping, bytearray(b"\x00" * 125))
+            assert await answer_ping(peer, 0) == b"\x00" * 125
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.ping)
+            assert len(await answer_ping(peer, 0)) == 4  # random by default
+
+
+async def test_ping_payload_too_long(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with pytest.raises(ValueError, match="ping and pong payloads are at most 125 bytes"):
+            await ws.ping(b"x" * 126)
+        with pytest.raises(ValueError, match="ping and pong payloads are at most 125 bytes"):
+            await ws.pong("é" * 63)
+        await ws.send("nothing else was sent")
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"nothing else was sent")
+
+
+async def test_pong_acknowledges_earlier_pings(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # RFC 6455 5.5.3: a pong may answer only the most recent ping.
+    rtts: dict[bytes, float] = {}
+
+    async def ping(payload: bytes) -> None:
+        rtts[payload] = await ws.ping(payload)
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ping, b"1")
+            await trio.sleep(1)
+            nursery.start_soon(ping, b"2")
+            await trio.sleep(1)
+            nursery.start_soon(ping, b"3")
+            await trio.sleep(2)
+            await peer.send_frame(OP_PONG, b"2")
+            await trio.testing.wait_all_tasks_blocked()
+            assert rtts == {b"1": 4, b"2": 3}
+            assert ws.latency == 3
+            await trio.sleep(1)
+            await peer.send_frame(OP_PONG, b"3")
+        assert rtts == {b"1": 4, b"2": 3, b"3": 3}
+        assert ws.latency == 3
+
+
+async def test_unsolicited_pong_is_ignored(autojump_clock: trio.testing.MockClock) -> None:
+    async def unsolicited_then_answer() -> None:
+        await trio.sleep(1)
+        await peer.send_frame(OP_PONG, b"unsolicited")
+        await answer_ping(peer, 2)
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(unsolicited_then_answer)
+            assert await ws.ping(b"mine") == 3
+        assert ws.latency == 3
+
+
+async def test_ping_same_payload_twice(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.ping, b"same")
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(RuntimeError, match="already waiting for a pong with the same data"):
+                await ws.ping(b"same")
+            await peer.send_frame(OP_PONG, b"same")
+        # Only one ping went out; once answered, the payload is free again.
+        assert await peer.receive_frame() == (OP_PING, True, 0, b"same")
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_ping, peer, 0)
+            assert await ws.ping(b"same") == 0
+
+
+async def test_ping_cancelled_before(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.ping(b"lost")
+        assert scope.cancelled_caught
+        await ws.pong(b"next")  # nothing went out before it
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"next")
+
+
+async def test_ping_cancelled_while_waiting_for_the_pong(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.move_on_after(2) as scope:
+            await ws.ping(b"p")
+        assert scope.cancelled_caught
+        assert await peer.receive_frame() == (OP_PING, True, 0, b"p")  # it was sent
+        await peer.send_frame(OP_PONG, b"p")  # its pong is ignored
+        await trio.testing.wait_all_tasks_blocked()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer_ping, peer, 1)
+            assert await ws.ping(b"p") == 1  # the payload is free again
+        assert ws.latency == 1
+
+
+async def test_ping_cancelled_mid_frame_aborts(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        peer.stall_writes(1)
+        with trio.move_on_after(1):
+            await ws.ping(b"p")
+        assert ws.state is State.CLOSED
+        assert await peer.stream.receive_some() == b"\x89"
+        await peer.receive_eof()
+        with pytest.raises(ConnectionClosedError):
+            await ws.ping(b"p")
+
+
+async def test_ping_interrupted_by_closure(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async def close_later() -> None:
+        await trio.sleep(4)
+        await peer.send_close(1001, "moving")
+
+    async with open_connection(connection_class) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(close_later)
+            with pytest.raises(ConnectionClosedOK) as info:
+                await ws.ping(b"p")
+        assert trio.current_time() == 4
+        assert str(info.value) == (
+            "received 1001 (going away) moving; then sent 1001 (going away) moving"
+        )
+
+
+async def test_ping_from_the_peer_is_answered(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await peer.send_frame(OP_PING, b"echo me")
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"echo me")
+        await peer.send(peer.frame(OP_PING) + peer.frame(OP_PING, b"2"))
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"")
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"2")
+
+
+async def test_pong_sends_an_unsolicited_pong(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await ws.pong()
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"")
+        await ws.pong("heartbeat")
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"heartbeat")
+        await ws.pong(memoryview(b"\x01\x02"))
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"\x01\x02")
+
+
+async def test_pong_cancelled_before(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.pong(b"lost")
+        assert scope.cancelled_caught
+        await ws.pong(b"kept")
+        assert await peer.receive_frame() == (OP_PONG, True, 0, b"kept")
+
+
+async def test_pong_cancelled_mid_frame_aborts(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        peer.stall_writes(1)
+        with trio.move_on_after(1):
+            await ws.pong(b"p")
+        assert ws.state is State.CLOSED
+        assert await peer.stream.receive_some() == b"\x8a"
+        await peer.receive_eof()
