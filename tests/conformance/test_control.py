@@ -48,7 +48,7 @@ async def expect_pong(peer: RawPeer, payload: bytes) -> None:
 @pytest.mark.parametrize("size", [0, 1, 10, 125])
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "trickled"])
 async def test_ping_answered_with_same_payload(
-    role: str, size: int, trickle: bool
+    autojump_clock: trio.testing.MockClock, role: str, size: int, trickle: bool
 ) -> None:
     """2.1-2.4, 2.6: a pong with the ping's payload, binary payloads too."""
     data = bytes(range(256))[-size:] if size else b""
@@ -61,7 +61,9 @@ async def test_ping_answered_with_same_payload(
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_ping_of_126_bytes(role: str) -> None:
+async def test_ping_of_126_bytes(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """2.5: a control frame over 125 bytes is a protocol error, no pong."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(OP_PING, b"x" * 126))
@@ -70,7 +72,9 @@ async def test_ping_of_126_bytes(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_unsolicited_pongs_are_ignored(role: str) -> None:
+async def test_unsolicited_pongs_are_ignored(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """2.7, 2.8: pongs nobody asked for change nothing."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(OP_PONG, b""))
@@ -82,7 +86,9 @@ async def test_unsolicited_pongs_are_ignored(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_pings_answered_in_order(role: str) -> None:
+async def test_pings_answered_in_order(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """2.9, 2.10: ten pings in a row, ten pongs in the same order."""
     async with echo_connection(role) as (peer, _, _):
         await peer.send(b"".join(peer.frame(OP_PING, b"%d" % i) for i in range(10)))
@@ -92,7 +98,9 @@ async def test_pings_answered_in_order(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_ping_between_fragments_answered_at_once(role: str) -> None:
+async def test_ping_between_fragments_answered_at_once(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """5.6-5.8: a ping inside a fragmented message gets its pong before the end."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(OP_TEXT, b"frag", fin=False))
@@ -106,7 +114,9 @@ async def test_ping_between_fragments_answered_at_once(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_pong_between_fragments(role: str) -> None:
+async def test_pong_between_fragments(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """5.7: an unsolicited pong inside a fragmented message is ignored."""
     async with echo_connection(role) as (peer, _, _):
         await peer.send(
@@ -125,7 +135,7 @@ async def test_pong_between_fragments(role: str) -> None:
 @pytest.mark.parametrize("rsv", [1, 2, 3, 4, 5, 6, 7])
 @pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY, OP_PING])
 async def test_reserved_bits_without_extension(
-    role: str, rsv: int, opcode: int
+    autojump_clock: trio.testing.MockClock, role: str, rsv: int, opcode: int
 ) -> None:
     """3.1-3.7: any RSV bit without an extension is 1002; a valid message
     sent just before is still echoed."""
@@ -139,7 +149,9 @@ async def test_reserved_bits_without_extension(
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_reserved_bit_in_the_same_read(role: str) -> None:
+async def test_reserved_bit_in_the_same_read(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """3.2-3.4: message, bad frame and ping in one read: the message is
     delivered, the connection fails at once (no pong), and the handler's
     echo, too late, finds it closed."""
@@ -160,7 +172,9 @@ async def test_reserved_bit_in_the_same_read(role: str) -> None:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("opcode", [3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF])
 @pytest.mark.parametrize("payload", [b"", b"reserved"])
-async def test_reserved_opcodes(role: str, opcode: int, payload: bytes) -> None:
+async def test_reserved_opcodes(
+    autojump_clock: trio.testing.MockClock, role: str, opcode: int, payload: bytes
+) -> None:
     """4.1.x (data) and 4.2.x (control): 1002; the message before is echoed."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(OP_TEXT, b"ok"))
@@ -175,7 +189,9 @@ async def test_reserved_opcodes(role: str, opcode: int, payload: bytes) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("opcode", [OP_PING, OP_PONG, OP_CLOSE])
-async def test_fragmented_control_frames(role: str, opcode: int) -> None:
+async def test_fragmented_control_frames(
+    autojump_clock: trio.testing.MockClock, role: str, opcode: int
+) -> None:
     """5.1, 5.2: control frames must not be fragmented."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(opcode, b"\x03\xe8", fin=False))
@@ -185,7 +201,9 @@ async def test_fragmented_control_frames(role: str, opcode: int) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("fin", [True, False])
-async def test_continuation_without_start(role: str, fin: bool) -> None:
+async def test_continuation_without_start(
+    autojump_clock: trio.testing.MockClock, role: str, fin: bool
+) -> None:
     """5.9-5.14: a continuation frame with nothing to continue: 1002."""
     async with echo_connection(role, max_size=10) as (peer, echo, _):
         # A complete message first: the continuation must not extend it,
@@ -199,7 +217,9 @@ async def test_continuation_without_start(role: str, fin: bool) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("second", [OP_TEXT, OP_BINARY])
-async def test_new_message_before_the_end(role: str, second: int) -> None:
+async def test_new_message_before_the_end(
+    autojump_clock: trio.testing.MockClock, role: str, second: int
+) -> None:
     """5.18, 5.19: a text or binary frame while a message is open: 1002."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(OP_TEXT, b"a", fin=False) + peer.frame(second, b"b"))
@@ -209,7 +229,9 @@ async def test_new_message_before_the_end(role: str, second: int) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_fragments_with_pings_everywhere(role: str) -> None:
+async def test_fragments_with_pings_everywhere(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """5.19, 5.20: fragments interleaved with pings, sent frame by frame."""
     async with echo_connection(role) as (peer, _, _):
         parts = [b"f1", b"f2", b"f3", b"f4", b"f5"]
@@ -223,7 +245,7 @@ async def test_fragments_with_pings_everywhere(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_masking_rules(role: str) -> None:
+async def test_masking_rules(autojump_clock: trio.testing.MockClock, role: str) -> None:
     """RFC 6455 5.1: the server fails unmasked frames, the client masked ones."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(peer.frame(OP_TEXT, b"x", mask=not peer.client))
@@ -232,7 +254,9 @@ async def test_masking_rules(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_messages_after_pings_keep_flowing(role: str) -> None:
+async def test_messages_after_pings_keep_flowing(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """Pings and messages in one read: replies in order, nothing lost."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(
@@ -249,7 +273,7 @@ async def test_messages_after_pings_keep_flowing(role: str) -> None:
     assert echo.received == ["a", b"b"]
 
 
-async def test_ping_flood_backpressure() -> None:
+async def test_ping_flood_backpressure(autojump_clock: trio.testing.MockClock) -> None:
     """A peer that floods pings and reads nothing cannot grow trio_ws's memory:
     once a pong cannot be written, trio_ws stops reading."""
     async with echo_connection(

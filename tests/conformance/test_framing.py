@@ -37,7 +37,13 @@ def length_header(opcode: int, size: int) -> bytes:
 @pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY])
 @pytest.mark.parametrize("trickle", [False, True], ids=["whole", "trickled"])
-async def test_message_sizes(role: str, size: int, opcode: int, trickle: bool) -> None:
+async def test_message_sizes(
+    autojump_clock: trio.testing.MockClock,
+    role: str,
+    size: int,
+    opcode: int,
+    trickle: bool,
+) -> None:
     """1.1.x/1.2.x: echoed in one frame with the shortest length encoding."""
     data = payload(size)
     async with echo_connection(role) as (peer, echo, limiter):
@@ -61,7 +67,7 @@ async def test_message_sizes(role: str, size: int, opcode: int, trickle: bool) -
     assert echo.received == [expected]
 
 
-async def test_server_frame_bytes_exact() -> None:
+async def test_server_frame_bytes_exact(autojump_clock: trio.testing.MockClock) -> None:
     """A server's frames are unmasked: header then payload, byte for byte."""
     async with echo_connection("server") as (peer, _, _):
         for size in SIZES:
@@ -79,7 +85,9 @@ async def test_server_frame_bytes_exact() -> None:
 @pytest.mark.parametrize(
     ("role", "opcode"), [("server", OP_TEXT), ("client", OP_BINARY)]
 )
-async def test_16_mib_message(role: str, opcode: int) -> None:
+async def test_16_mib_message(
+    autojump_clock: trio.testing.MockClock, role: str, opcode: int
+) -> None:
     """9.1.6/9.2.6: a 16 MiB message, max_size raised accordingly."""
     data = payload(16 * MIB)
     async with echo_connection(role, max_size=16 * MIB) as (peer, echo, _):
@@ -92,7 +100,9 @@ async def test_16_mib_message(role: str, opcode: int) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_16_mib_in_64_kib_fragments(role: str) -> None:
+async def test_16_mib_in_64_kib_fragments(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """9.4.x/9.6.x: a 16 MiB message in 256 fragments of 64 KiB."""
     data = payload(16 * MIB)
     async with echo_connection(role, max_size=16 * MIB) as (peer, echo, _):
@@ -104,7 +114,9 @@ async def test_16_mib_in_64_kib_fragments(role: str) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("opcode", [OP_TEXT, OP_BINARY])
-async def test_many_small_fragments(role: str, opcode: int) -> None:
+async def test_many_small_fragments(
+    autojump_clock: trio.testing.MockClock, role: str, opcode: int
+) -> None:
     """9.x limits: 16384 fragments of 1 byte; no cap but max_size."""
     data = payload(16384)
     async with echo_connection(role, max_size=16384) as (peer, echo, _):
@@ -121,7 +133,9 @@ async def test_many_small_fragments(role: str, opcode: int) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_empty_fragments(role: str) -> None:
+async def test_empty_fragments(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """Empty fragments, first, middle and last, make one message."""
     async with echo_connection(role) as (peer, echo, _):
         await peer.send(
@@ -138,7 +152,9 @@ async def test_empty_fragments(role: str) -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("fragment", [64, 1300, 4096])
-async def test_automatic_fragmentation(role: str, fragment: int) -> None:
+async def test_automatic_fragmentation(
+    autojump_clock: trio.testing.MockClock, role: str, fragment: int
+) -> None:
     """10.1.1: a 65536-byte message auto-fragmented by the peer."""
     data = payload(65536)
     async with echo_connection(role) as (peer, echo, _):
@@ -149,7 +165,9 @@ async def test_automatic_fragmentation(role: str, fragment: int) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_max_size_exact_fits_and_one_more_fails(role: str) -> None:
+async def test_max_size_exact_fits_and_one_more_fails(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """9.x: max_size is inclusive; one byte more is 1009, before the payload."""
     async with echo_connection(role, max_size=1000) as (peer, echo, limiter):
         fits = peer.frame(OP_BINARY, b"x" * 1000)

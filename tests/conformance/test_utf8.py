@@ -126,7 +126,9 @@ def test_reference_agrees_with_python() -> None:
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("data", VALID, ids=lambda d: d.hex())
-async def test_valid_text_split_at_every_byte(role: str, data: bytes) -> None:
+async def test_valid_text_split_at_every_byte(
+    autojump_clock: trio.testing.MockClock, role: str, data: bytes
+) -> None:
     """6.2.x-6.8.x: valid text, whole and split in two fragments at every
     byte boundary, is echoed intact."""
     async with echo_connection(role) as (peer, echo, _):
@@ -142,7 +144,9 @@ async def test_valid_text_split_at_every_byte(role: str, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_every_byte_fragmented(role: str) -> None:
+async def test_every_byte_fragmented(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """6.2.4: a multi-byte text sent one byte per fragment."""
     data = "κόσμε\U0001f600".encode()
     async with echo_connection(role) as (peer, _, _):
@@ -160,7 +164,7 @@ async def test_every_byte_fragmented(role: str) -> None:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("data", INVALID, ids=lambda d: d.hex())
 async def test_invalid_text_fails_fast_one_byte_per_fragment(
-    role: str, data: bytes
+    autojump_clock: trio.testing.MockClock, role: str, data: bytes
 ) -> None:
     """6.4.x and 6.3.x: one byte per fragment; 1007 right after the
     fragment holding the bad byte, before the message ends."""
@@ -184,7 +188,9 @@ async def test_invalid_text_fails_fast_one_byte_per_fragment(
 
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("data", INVALID, ids=lambda d: d.hex())
-async def test_invalid_text_fails_fast_trickled(role: str, data: bytes) -> None:
+async def test_invalid_text_fails_fast_trickled(
+    autojump_clock: trio.testing.MockClock, role: str, data: bytes
+) -> None:
     """The same in a single frame whose payload trickles in a byte at a
     time: trio_ws fails before reading the rest of the payload."""
     position = bad_byte(data)
@@ -200,7 +206,9 @@ async def test_invalid_text_fails_fast_trickled(role: str, data: bytes) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_fail_fast_across_frames(role: str) -> None:
+async def test_fail_fast_across_frames(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """6.4.1: three fragments, the middle one holds a code point past
     U+10FFFF: 1007 before the third fragment is sent."""
     async with echo_connection(role) as (peer, echo, _):
@@ -211,7 +219,9 @@ async def test_fail_fast_across_frames(role: str) -> None:
 
 
 @pytest.mark.parametrize("role", ROLES)
-async def test_binary_is_not_checked(role: str) -> None:
+async def test_binary_is_not_checked(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
     """Binary messages carry any bytes."""
     async with echo_connection(role) as (peer, _, _):
         blob = b"".join(INVALID)
