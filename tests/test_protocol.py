@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import tracemalloc
 import zlib
 
 import pytest
-from wsproto.extensions import PerMessageDeflate
+from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.frame_protocol import RsvBits
 
 from trio_ws import (
     Close,
@@ -15,6 +17,7 @@ from trio_ws import (
     ProtocolError,
     State,
 )
+from trio_ws._extensions import DeflateParams
 from trio_ws._protocol import Protocol
 
 from .helpers import (
@@ -492,3 +495,215 @@ def test_connection_lost_drops_fragments() -> None:
     s.receive_data(frame(OP_CONT, b"b", mask=MASK))
     assert s.take_messages() == []
     assert s.state is State.CLOSED
+
+
+# --- Conformance details of the frame filter (see also tests/conformance) -------
+
+
+def test_registered_close_codes_are_accepted() -> None:
+    # 1012-1014 are in the IANA registry: trio_ws sends them, so it takes them.
+    for code in (1012, 1013, 1014):
+        s = server()
+        s.receive_data(frame(OP_CLOSE, close_payload(code), mask=MASK))
+        assert s.close_rcvd == Close(code, "")
+        assert bytes(s.data_to_send()) == b"\x88\x02" + code.to_bytes(2, "big")
+
+
+def test_surrogate_fails_on_its_second_byte() -> None:
+    s = server()
+    s.receive_data(frame(OP_TEXT, b"ok\xed", fin=False, mask=MASK))
+    assert not s.failed
+    s.receive_data(frame(OP_CONT, b"\xa0", fin=False, mask=MASK))
+    assert_failed(s, 1007, ProtocolError)
+
+
+def test_surrogate_lead_then_valid_byte() -> None:
+    s = server()
+    s.receive_data(frame(OP_TEXT, b"\xed", fin=False, mask=MASK))
+    s.receive_data(frame(OP_CONT, b"\x9f", fin=False, mask=MASK))
+    s.receive_data(frame(OP_CONT, b"\xbf", mask=MASK))
+    assert s.take_messages() == ["\ud7ff"]
+
+
+def test_empty_fragments_take_no_memory() -> None:
+    s = server()
+    s.receive_data(frame(OP_BINARY, b"", fin=False, mask=MASK))
+    for _ in range(1000):
+        s.receive_data(frame(OP_CONT, b"", fin=False, mask=MASK))
+    assert s._fragments is None
+    s.receive_data(frame(OP_CONT, b"end", mask=MASK))
+    assert s.take_messages() == [b"end"]
+
+
+def test_continuation_after_complete_message_is_not_counted() -> None:
+    # Without sequencing ahead of max_size this would read as 1009.
+    s = server(max_size=3)
+    s.receive_data(frame(OP_BINARY, b"abc", mask=MASK))
+    s.receive_data(frame(OP_CONT, b"defg", mask=MASK))
+    assert s.take_messages() == [b"abc"]
+    assert_failed(s, 1002, ProtocolError)
+
+
+def test_fail_after_connection_lost_keeps_the_first_cause() -> None:
+    s = server()
+    error = ConnectionResetError()
+    s.connection_lost(error)
+    s.fail(1011, "late", cause=RuntimeError())
+    assert s.failure is error
+    assert s.data_to_send() == b""
+
+
+class _Other(Extension):
+    name = "x-other"
+
+    def __init__(self) -> None:
+        self.headers: list[int] = []
+
+    def enabled(self) -> bool:
+        return True
+
+    def offer(self) -> bool:
+        return False
+
+    def frame_inbound_header(self, proto, opcode, rsv, payload_length):  # type: ignore[no-untyped-def]
+        self.headers.append(int(opcode))
+        return RsvBits(False, False, False)
+
+
+def test_other_extensions_are_passed_to_wsproto() -> None:
+    other = _Other()
+    s = server(extensions=[other])
+    s.receive_data(frame(OP_TEXT, b"x", mask=MASK) + frame(OP_PING, mask=MASK))
+    assert other.headers == [OP_TEXT, OP_PING]
+    assert s.take_messages() == ["x"]
+
+
+def test_disabled_wsproto_deflate_is_ignored() -> None:
+    s = server(extensions=[PerMessageDeflate()])  # never negotiated
+    s.send_message("a" * 100)
+    assert bytes(s.data_to_send()) == b"\x81\x64" + b"a" * 100
+    s.receive_data(frame(OP_TEXT, b"x", rsv=4, mask=MASK))
+    assert_failed(s, 1002, ProtocolError)
+
+
+def test_wsproto_parameters_are_used() -> None:
+    client_ext, server_ext = PerMessageDeflate(), PerMessageDeflate()
+    accepted = server_ext.accept(
+        "permessage-deflate; server_no_context_takeover; client_max_window_bits=9"
+    )
+    assert isinstance(accepted, str)
+    client_ext.finalize("permessage-deflate; " + accepted)
+    s = server(extensions=[server_ext])
+    for _ in range(2):
+        s.send_message("hello hello hello")
+    first, second = parse_frames(bytes(s.data_to_send()))
+    assert first == second  # no context takeover on the server's side
+    c = client(extensions=[client_ext])
+    c.receive_data(frame(OP_TEXT, first[3], rsv=4) + frame(OP_TEXT, second[3], rsv=4))
+    assert c.take_messages() == ["hello hello hello"] * 2
+
+
+def test_window_of_8_bits_sends_no_back_references() -> None:
+    s = server(extensions=[DeflateParams(server_max_window_bits=8)])
+    s.send_message(b"abcdefgh" * 200)
+    ((opcode, fin, rsv, payload),) = parse_frames(bytes(s.data_to_send()))
+    assert (opcode, fin, rsv) == (OP_BINARY, True, 4)
+    # zlib inflates with an 8-bit window: any reference past 256 bytes fails.
+    inflated = zlib.decompressobj(-8).decompress(payload + b"\x00\x00\xff\xff")
+    assert inflated == b"abcdefgh" * 200
+
+
+def test_deflate_error_at_the_end_of_a_message() -> None:
+    s = server(extensions=[DeflateParams()])
+    # A stored block whose length check needs the 00 00 ff ff tail: it fails.
+    s.receive_data(frame(OP_BINARY, b"\x00\x01\x00", rsv=4, mask=MASK))
+    assert_failed(s, 1007, ProtocolError)
+
+
+def test_max_size_on_the_deflate_tail() -> None:
+    # The last bytes inflate only once the tail is appended.
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = compressor.compress(b"y" * 1001) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    s = server(extensions=[DeflateParams()], max_size=1000)
+    s.receive_data(frame(OP_BINARY, data[:-4], rsv=4, mask=MASK))
+    assert_failed(s, 1009, PayloadTooBig)
+
+
+def test_decompression_bomb_in_one_read_is_bounded() -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    bomb = compressor.compress(b"\x00" * 2**28) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    s = server(extensions=[DeflateParams()], max_size=2**20)
+    data = frame(OP_BINARY, bomb[:-4], rsv=4, mask=MASK)
+    tracemalloc.start()
+    try:
+        s.receive_data(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_failed(s, 1009, PayloadTooBig)
+    # A few copies of the 256 kB input and 1 MiB of output, not 256 MiB.
+    assert peak < 4 * 2**20
+
+
+def deflate_endpoints(**params: object) -> tuple[Protocol, Protocol]:
+    p = DeflateParams(**params)  # type: ignore[arg-type]
+    return client(extensions=[p]), server(extensions=[p])
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+def test_context_takeover_both_ways(takeover: bool) -> None:
+    c, s = deflate_endpoints(
+        server_no_context_takeover=not takeover,
+        client_no_context_takeover=not takeover,
+    )
+    for _ in range(3):
+        c.send_message("repeat " * 20)
+    data = bytes(c.data_to_send())
+    sizes = [len(f[3]) for f in parse_frames(data)]
+    s.receive_data(data)
+    assert s.take_messages() == ["repeat " * 20] * 3
+    s.send_message("back " * 20)
+    s.send_message("back " * 20)
+    transfer(s, c)
+    assert c.take_messages() == ["back " * 20] * 2
+    if takeover:
+        assert sizes[1] < sizes[0]
+    else:
+        assert sizes[1] == sizes[0]
+
+
+def test_compressed_fragments_round_trip() -> None:
+    c, s = deflate_endpoints()
+    c.send_message(b"abc" * 100, fin=False)
+    c.send_message(b"def" * 100)
+    frames = parse_frames(bytes(c.data_to_send()))
+    assert [(f[0], f[1], f[2]) for f in frames] == [
+        (OP_BINARY, False, 4),
+        (OP_CONT, True, 0),
+    ]
+    for f in frames:
+        s.receive_data(frame(f[0], f[3], fin=f[1], rsv=f[2], mask=MASK))
+    assert s.take_messages() == [b"abc" * 100 + b"def" * 100]
+
+
+def test_final_block_resets_the_context() -> None:
+    s = server(extensions=[DeflateParams()])
+    for data in (b"one", b"two"):
+        payload = zlib.compress(data, wbits=-15)  # ends with a BFINAL block
+        s.receive_data(frame(OP_BINARY, payload, rsv=4, mask=MASK))
+    assert s.take_messages() == [b"one", b"two"]
+
+
+def test_data_after_final_block() -> None:
+    s = server(extensions=[DeflateParams()])
+    payload = zlib.compress(b"one", wbits=-15) + b"\x00"
+    s.receive_data(frame(OP_BINARY, payload, rsv=4, mask=MASK))
+    assert_failed(s, 1007, ProtocolError)
+
+
+def test_client_inflates_with_the_server_window() -> None:
+    c = client(extensions=[DeflateParams(server_max_window_bits=9)])
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -9)
+    data = compressor.compress(b"xyz" * 100) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    c.receive_data(frame(OP_BINARY, data[:-4], rsv=4))
+    assert c.take_messages() == [b"xyz" * 100]
