@@ -186,11 +186,11 @@ async def serve_workers(
         try:
             with collapse_groups(), pool._scope:
                 async with trio.open_nursery() as nursery:
-                    for _ in range(workers):
-                        await nursery.start(_keep_one_running, pool, command, grace)
+                    await _start_all(pool, nursery, workers, command, grace)
                     logger.info("%d workers listening on port %d", workers, pool.port)
                     task_status.started(pool)
         finally:
+            pool._processes.clear()
             pool._stopped.set()
     finally:
         for sock in placeholders:
@@ -267,6 +267,30 @@ def _split_reference(reference: str) -> tuple[str, str]:
         msg = f"a handler reference looks like 'module:name', not {reference!r}"
         raise TypeError(msg)
     return module, name
+
+
+async def _start_all(
+    pool: WorkerPool,
+    nursery: trio.Nursery,
+    workers: int,
+    command: list[str],
+    grace: float,
+) -> None:
+    """Start the workers side by side; return once they all accept."""
+    failures: list[RuntimeError] = []
+
+    async def start_one() -> None:
+        try:
+            await nursery.start(_keep_one_running, pool, command, grace)
+        except RuntimeError as exc:
+            # Usually every worker fails alike: report it once, not as a group.
+            failures.append(exc)
+
+    async with trio.open_nursery() as starting:
+        for _ in range(workers):
+            starting.start_soon(start_one)
+    if failures:
+        raise failures[0]
 
 
 async def _keep_one_running(
