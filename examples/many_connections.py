@@ -40,11 +40,11 @@ async def main() -> None:
         answers: dict[str, str | bytes] = {}
         # The nursery waits for every connection's task.
         async with trio.open_nursery() as clients:
-            for number in range(100):
+            for number in range(20):
                 clients.start_soon(ask, uri, f"question {number}", answers)
             clients.start_soon(ask, "ws://127.0.0.1:1", "question X", answers)
 
-        print(sum(answers[f"question {n}"] == f"question {n}" for n in range(100)))
+        print(sum(answers[f"question {n}"] == f"question {n}" for n in range(20)))
         print(answers["question X"])
         servers.cancel_scope.cancel()
 

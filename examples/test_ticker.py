@@ -10,6 +10,8 @@ exact times. Run these tests with ``python -m pytest examples/test_ticker.py``
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import trio
 import trio.testing
@@ -20,14 +22,14 @@ from trio_ws.testing import open_connection_pair
 # --- the application ------------------------------------------------------
 
 
-async def ticker(ws: trio_ws.ServerConnection) -> None:
-    """Send "tick N" every 5 seconds once the client says "start"."""
+async def ticker(ws: trio_ws.ServerConnection, interval: float = 5) -> None:
+    """Send "tick N" every ``interval`` seconds once the client says "start"."""
     if await ws.recv() != "start":
         await ws.aclose(1008, "say start")
         return
     tick = 0
     while True:
-        await trio.sleep(5)
+        await trio.sleep(interval)
         tick += 1
         await ws.send(f"tick {tick}")
 
@@ -66,3 +68,24 @@ async def test_a_client_that_stops_reading_gets_ticks_late(
         assert await pair.client.recv() == "tick 1"
         assert await pair.client.recv() == "tick 2"
         assert trio.current_time() - start == 12
+
+
+# --- an end-to-end test over a real socket ----------------------------------
+
+
+async def test_ticker_over_a_real_socket() -> None:
+    # No autojump_clock with real sockets: fail_after turns a hang into a failure.
+    with trio.fail_after(15):
+        async with trio.open_nursery() as nursery:
+            server: trio_ws.Server = await nursery.start(
+                functools.partial(
+                    trio_ws.serve,
+                    functools.partial(ticker, interval=0.01),
+                    0,
+                    host="127.0.0.1",
+                )
+            )
+            async with trio_ws.connect(f"ws://127.0.0.1:{server.port}") as ws:
+                await ws.send("start")
+                assert await ws.recv() == "tick 1"
+            nursery.cancel_scope.cancel()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -379,3 +380,12 @@ def test_module_entry_point_is_main() -> None:
     import trio_ws.__main__ as entry
 
     assert entry.main is _cli.main
+
+
+def test_reference_page_shows_the_real_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    # docs/reference/cli.rst quotes `trio-ws --help` on an 80-column terminal.
+    monkeypatch.setenv("COLUMNS", "80")
+    help_text = _cli._parser().format_help()
+    page = (Path(__file__).parent.parent / "docs/reference/cli.rst").read_text()
+    quoted = "\n".join(f"   {line}".rstrip() for line in help_text.splitlines())
+    assert quoted in page

@@ -33,7 +33,7 @@ TIMEOUT = 20
 OUTPUT: dict[str, list[str]] = {
     "quickstart": ["< Hello, trio_ws!"],
     "many_connections": [
-        "100",
+        "20",
         "failed: all attempts to connect to 127.0.0.1:1 failed",
     ],
     "reconnect": [
@@ -55,6 +55,12 @@ OUTPUT: dict[str, list[str]] = {
         'Bearer realm="trio_ws example"',
         "welcome",
         "HTTP/1.1 200 OK",
+    ],
+    "basic_auth": [
+        "hello alice",
+        "server rejected WebSocket connection: HTTP 401",
+        'Basic realm="example", charset="UTF-8"',
+        "Invalid credentials.",
     ],
     "tls": ["< secret", "untrusted: unable to get local issuer certificate"],
     "compression": [
@@ -254,7 +260,13 @@ def test_testing_howto_tests_are_all_run() -> None:
         "test_ticks_every_five_seconds",
         "test_rejects_other_commands",
         "test_a_client_that_stops_reading_gets_ticks_late",
+        "test_ticker_over_a_real_socket",
     }
+
+
+async def test_testing_howto_end_to_end_test_passes() -> None:
+    # Real sockets: no autojump_clock here.
+    await load("test_ticker").test_ticker_over_a_real_socket()
 
 
 # --- logging: the handler's traceback goes to the log ------------------------
@@ -307,7 +319,14 @@ async def test_faq_quotes_real_tracebacks(
     last = printed.splitlines()[-1]
     assert last.startswith("trio_ws.ConnectionClosedError: ")
     assert f"   {last}\n" in faq
-    # ...and so is its cause, when there is one.
+    # ...with the example's own frame...
+    [frame] = [
+        line.replace(str(EXAMPLES), "examples")
+        for line in printed.splitlines()
+        if "faq_errors.py" in line
+    ]
+    assert f"   {frame}\n" in faq
+    # ...and its cause, when there is one.
     if cause is None:
         assert exc.__cause__ is None
     else:
