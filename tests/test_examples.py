@@ -334,3 +334,11 @@ async def test_faq_quotes_real_tracebacks(
             cause + "\n\nThe above exception was the direct cause"
         )
         assert f"   {cause}\n" in faq
+
+
+def test_readme_links_exist() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(((?!https?:)[^)#]+)\)", readme)
+    assert "docs/intro/tutorial.rst" in targets
+    for target in targets:
+        assert (ROOT / target).exists(), target
