@@ -112,19 +112,26 @@ class Peer:
 
         The connection's ``send_all`` blocks, as on a TCP connection whose
         peer stopped reading; bytes past ``keep`` never reach the peer, so
-        cancelling that write leaves a partial frame on the wire. Only with
+        cancelling that write leaves a partial frame on the wire. Closing the
+        stream wakes a blocked ``send_all`` with
+        :exc:`trio.ClosedResourceError`, as trio's sockets do. Only with
         ``memory_stream_pair``.
         """
         send, receive = self.ws_stream.send_stream, self.stream.receive_stream  # type: ignore[attr-defined]
+        closed = trio.Event()
 
         async def hang() -> None:
             trio.testing.memory_stream_pump(send, receive, max_bytes=keep)
-            try:
-                await trio.sleep_forever()
-            finally:
-                send.get_data_nowait()  # the rest is lost with the connection
+            await closed.wait()
+            raise trio.ClosedResourceError("another task closed this stream")
+
+        def close() -> None:
+            closed.set()
+            send.get_data_nowait()  # the rest is lost with the connection
+            trio.testing.memory_stream_pump(send, receive)  # EOF
 
         send.send_all_hook = hang
+        send.close_hook = close
 
     async def reset(self, data: bytes) -> None:
         """Write ``data``, after which the connection's next read fails.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import sys
@@ -741,3 +742,262 @@ async def test_pong_cancelled_mid_frame_aborts(autojump_clock: trio.testing.Mock
         assert ws.state is State.CLOSED
         assert await peer.stream.receive_some() == b"\x8a"
         await peer.receive_eof()
+
+
+# --- closing handshake -------------------------------------------------------------
+
+
+async def test_aclose_initiated_by_a_server(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.aclose, 4000, "app says bye")
+            assert await peer.receive_frame() == close_frame(4000, "app says bye")
+            assert ws.state is State.CLOSING
+            assert ws.close_code is None
+            assert ws.close_reason is None
+            await trio.sleep(2)
+            await peer.send_close(1000, "ok")
+            # RFC 6455 7.1.1: the server closes the TCP connection first.
+            await peer.receive_eof()
+        assert trio.current_time() == 2
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1000
+        assert ws.close_reason == "ok"
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)  # 4000 is not a normal closure
+        assert str(error) == "sent 4000 (private use) app says bye; then received 1000 (OK) ok"
+        assert error.__cause__ is None
+
+
+async def test_aclose_initiated_by_a_client(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ClientConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.aclose)
+            assert await peer.receive_frame() == close_frame(1000)
+            await peer.send_close(1000)
+            await trio.testing.wait_all_tasks_blocked()
+            # The client waits for the server to close the TCP connection.
+            assert ws.state is State.CLOSING
+            await trio.sleep(1)
+            await peer.stream.aclose()
+        assert trio.current_time() == 1
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1000
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedOK)
+        assert str(error) == "sent 1000 (OK); then received 1000 (OK)"
+
+
+async def test_close_initiated_by_the_peer_of_a_server(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send_close(1001, "tab closed")
+        assert await peer.receive_frame() == close_frame(1001, "tab closed")
+        await peer.receive_eof()  # the server closes TCP at once
+        await ws.wait_closed()
+        assert trio.current_time() == 0
+        assert ws.close_code == 1001
+        assert ws.close_reason == "tab closed"
+        await ws.aclose()  # closing a closed connection does nothing
+        assert ws.state is State.CLOSED
+
+
+async def test_close_initiated_by_the_peer_of_a_client(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ClientConnection) as (ws, peer):
+        await peer.send_close(1000)
+        assert await peer.receive_frame() == close_frame(1000)
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.state is State.CLOSING
+        error = await closed_error(ws)  # known before the TCP connection closes
+        assert str(error) == "received 1000 (OK); then sent 1000 (OK)"
+        await peer.stream.aclose()
+        await ws.wait_closed()
+        assert trio.current_time() == 0
+
+
+async def test_client_waits_close_timeout_for_the_tcp_close(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ClientConnection, close_timeout=4) as (ws, peer):
+        await peer.send_close(1000)
+        await ws.wait_closed()
+        assert trio.current_time() == 4
+        assert ws.close_code == 1000
+        assert await peer.receive_frame() == close_frame(1000)
+        await peer.receive_eof()
+
+
+async def test_aclose_silent_peer_close_timeout(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class, close_timeout=3) as (ws, peer):
+        await ws.aclose(1001)
+        assert trio.current_time() == 3
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1006
+        assert ws.close_reason == ""
+        assert await peer.receive_frame() == close_frame(1001)
+        await peer.receive_eof()
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)
+        assert str(error) == "sent 1001 (going away); no close frame received"
+
+
+async def test_aclose_without_close_timeout_waits(autojump_clock: trio.testing.MockClock) -> None:
+    async def answer() -> None:
+        await trio.sleep(1000)
+        await peer.send_close(1000)
+
+    async with open_connection(ServerConnection, close_timeout=None) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(answer)
+            await ws.aclose()
+        assert trio.current_time() == 1000
+        assert ws.close_code == 1000
+
+
+async def test_aclose_behind_a_stuck_send(autojump_clock: trio.testing.MockClock) -> None:
+    # close_timeout bounds the wait for the write lock too.
+    async with open_connection(ServerConnection, close_timeout=5) as (ws, peer):
+        peer.stall_writes(2)
+
+        async def stuck() -> None:
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.send("stuck")
+            assert isinstance(info.value.__cause__, trio.ClosedResourceError)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stuck)
+            await trio.testing.wait_all_tasks_blocked()
+            await ws.aclose()
+        assert trio.current_time() == 5
+        assert ws.state is State.CLOSED
+        assert await peer.stream.receive_some() == b"\x81\x05"
+        await peer.receive_eof()
+
+
+async def test_concurrent_aclose(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.aclose, 1000, "first")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(ws.aclose, 1001, "second")
+            await trio.testing.wait_all_tasks_blocked()
+            assert await peer.receive_frame() == close_frame(1000, "first")
+            await peer.send_close(1000)
+        await peer.receive_eof()  # one close frame only
+        assert trio.current_time() == 0
+
+
+async def test_aclose_cancelled_before(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.aclose()
+        assert scope.cancelled_caught
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1006
+        await peer.receive_eof()  # transport closed, no close frame
+
+
+async def test_aclose_cancelled_during(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        with trio.move_on_after(2) as scope:
+            await ws.aclose()
+        assert scope.cancelled_caught
+        assert trio.current_time() == 2
+        assert ws.state is State.CLOSED
+        assert await peer.receive_frame() == close_frame(1000)
+        await peer.receive_eof()
+        error = await closed_error(ws)
+        assert str(error) == "sent 1000 (OK); no close frame received"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "error"),
+    [
+        (999, "", "close code 999 may not be sent in a close frame"),
+        (1005, "", "close code 1005 may not be sent in a close frame"),
+        (1006, "", "close code 1006 may not be sent in a close frame"),
+        (5000, "", "close code 5000 may not be sent in a close frame"),
+        (1000, "x" * 124, "close reason is over 123 bytes in UTF-8"),
+        (1000, "é" * 62, "close reason is over 123 bytes in UTF-8"),
+    ],
+)
+async def test_aclose_invalid(
+    autojump_clock: trio.testing.MockClock, code: int, reason: str, error: str
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        with pytest.raises(ValueError, match=error):
+            await ws.aclose(code, reason)
+        assert ws.state is State.OPEN
+        await ws.aclose(1000, "x" * 123)
+        assert await peer.receive_frame() == close_frame(1000, "x" * 123)
+
+
+async def test_wait_closed(autojump_clock: trio.testing.MockClock) -> None:
+    async def close_later() -> None:
+        await trio.sleep(6)
+        await peer.send_close(1000)
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(close_later)
+            with trio.move_on_after(1):
+                await ws.wait_closed()  # cancellable, changes nothing
+            assert ws.state is State.OPEN
+            await ws.wait_closed()
+        assert trio.current_time() == 6
+        assert ws.state is State.CLOSED
+
+
+@pytest.mark.parametrize(
+    ("raised", "code"),
+    [
+        (None, 1000),
+        (ZeroDivisionError(), 1011),
+        (KeyboardInterrupt(), 1001),
+        (BaseExceptionGroup("", [KeyboardInterrupt(), SystemExit()]), 1001),
+        (BaseExceptionGroup("", [KeyboardInterrupt(), ValueError()]), 1011),
+    ],
+)
+async def test_close_on_exit(
+    autojump_clock: trio.testing.MockClock, raised: BaseException | None, code: int
+) -> None:
+    peer = None
+    with pytest.raises(BaseException) if raised is not None else contextlib.nullcontext():
+        async with open_connection(ServerConnection, close_timeout=2) as (ws, peer):
+            if raised is not None:
+                raise raised
+    assert peer is not None
+    assert await peer.receive_frame() == close_frame(code)
+    await peer.receive_eof()
+    assert trio.current_time() == 2
+
+
+async def test_close_on_exit_cancelled(autojump_clock: trio.testing.MockClock) -> None:
+    # Cancelling the owner still sends 1001, shielded, within close_timeout.
+    with trio.move_on_after(1):
+        async with open_connection(ServerConnection, close_timeout=2) as (ws, peer):
+            await trio.sleep_forever()
+    assert trio.current_time() == 3
+    assert await peer.receive_frame() == close_frame(1001)
+    await peer.receive_eof()
+    assert ws.state is State.CLOSED
+
+
+async def test_async_with_connection(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with ws as entered:
+            assert entered is ws
+            await peer.send_close(1000)  # answers the close frame to come
+        assert ws.state is State.CLOSED
+        assert await peer.receive_frame() == close_frame(1000)
+        assert trio.current_time() == 0

@@ -291,6 +291,7 @@ class Connection(trio.abc.AsyncResource):
         self._dispatch(protocol)
         try:
             with self._reader_scope:
+                self._bound_final_writes(protocol)
                 await self._flush()
                 while not protocol.failed:
                     await messages.wait_writable()
@@ -298,24 +299,32 @@ class Connection(trio.abc.AsyncResource):
                         data = await stream.receive_some(READ_SIZE)
                     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                         protocol.connection_lost(exc)
-                        break
+                        return
                     if not data:
                         protocol.receive_eof()
-                        break
+                        return
                     protocol.receive_data(data)
                     self._dispatch(protocol)
+                    self._bound_final_writes(protocol)
                     await self._flush()
-                    if protocol.handshake_done:
+                    if protocol.handshake_done and not self.is_client:
                         # RFC 6455 7.1.1: the server closes the TCP connection
                         # first; the client waits for that, for a while.
-                        if not self.is_client:
-                            break
-                        self._start_close_timer()
+                        break
+                # Failed, or closed by the server: a write still in progress
+                # in another task (our close frame) ends before the transport
+                # closes under it.
+                async with self._write_lock:
+                    pass
         finally:
             protocol.connection_lost()
             self._end()
-            await trio.aclose_forcefully(stream)
-            self._closed.set()
+            try:
+                # Raises Cancelled when the owner is cancelled (serve or
+                # connect cancelled): the transport is closed all the same.
+                await trio.aclose_forcefully(stream)
+            finally:
+                self._closed.set()
 
     def _dispatch(self, protocol: Protocol) -> None:
         messages = protocol.take_messages()
@@ -349,6 +358,20 @@ class Connection(trio.abc.AsyncResource):
         for waiter in self._pings.values():
             waiter.event.set()
         self._pings.clear()
+
+    def _bound_final_writes(self, protocol: Protocol) -> None:
+        """Bound the reader once the peer broke the protocol or closed.
+
+        A peer that then stops reading must not hold the reader, and the
+        transport, forever: the close frame failing the connection gets
+        ``FAIL_WRITE_TIMEOUT`` (RFC 6455 7.1.7), a closing handshake
+        ``close_timeout``.
+        """
+        if protocol.failed:
+            deadline = trio.current_time() + FAIL_WRITE_TIMEOUT
+            self._reader_scope.deadline = min(self._reader_scope.deadline, deadline)
+        elif protocol.handshake_done:
+            self._start_close_timer()
 
     def _start_close_timer(self) -> None:
         """Bound the rest of the closing handshake by ``close_timeout``."""
