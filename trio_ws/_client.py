@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -20,7 +19,7 @@ from ._connection import (
 from ._exceptions import InvalidHandshake
 from ._handshake import DEFAULT_USER_AGENT, ClientHandshake, HandshakeResult
 from ._uri import WebSocketURI, parse_uri
-from ._util import collapse_groups
+from ._util import collapse_groups, seconds
 
 if TYPE_CHECKING:
     from ._http import HeadersLike
@@ -32,8 +31,8 @@ class ClientConnection(Connection):
     """The client side of a WebSocket connection, yielded by :func:`connect`.
 
     Its attributes and methods are those of :class:`~trio_ws.Connection`;
-    :attr:`request` is the handshake request sent and :attr:`response` the
-    server's ``101`` response.
+    :attr:`~trio_ws.Connection.request` is the handshake request sent and
+    :attr:`~trio_ws.Connection.response` the server's ``101`` response.
     """
 
     is_client = True
@@ -138,12 +137,10 @@ async def connect(
 
     with collapse_groups():
         async with trio.open_nursery() as nursery:
-            stream = await _open_stream(wsuri, ssl, open_timeout)
-            ws = options.create(factory, stream)
-            ws.request = handshake.request
-            result = await _handshake(ws, stream, handshake, open_timeout)
-            ws.subprotocol = result.subprotocol
-            ws._open(result.extensions, result.trailing_data)
+            # One deadline for TCP, TLS and the handshake together.
+            deadline = trio.current_time() + seconds(open_timeout)
+            stream = await _open_stream(wsuri, ssl, deadline)
+            ws = await _open_on_stream(stream, handshake, options, factory, deadline)
             ws._start(nursery)
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             try:
@@ -154,34 +151,55 @@ async def connect(
             else:
                 await ws._close_on_exit(None)
             finally:
-                ws._stop()
+                # The heartbeat would run on: the block's end is the
+                # connection's end.
                 nursery.cancel_scope.cancel()
 
 
-def _deadline(open_timeout: float | None) -> float:
-    return math.inf if open_timeout is None else open_timeout
+async def _open_on_stream(
+    stream: trio.abc.Stream,
+    handshake: ClientHandshake,
+    options: ConnectionOptions,
+    factory: ConnectionFactory[ClientConnection],
+    deadline: float,
+) -> ClientConnection:
+    """Run the opening handshake on ``stream``; return the OPEN connection.
+
+    The caller starts its tasks (``ws._start(nursery)``). On failure the
+    stream is closed. Also used by :mod:`trio_ws.testing` on memory streams.
+    """
+    try:
+        result = await _handshake(stream, handshake, deadline)
+        ws = options.create(factory, stream)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    ws.request = handshake.request
+    ws.response = handshake.response
+    ws.subprotocol = result.subprotocol
+    ws._open(result.extensions, result.trailing_data)
+    return ws
 
 
 async def _open_stream(
-    wsuri: WebSocketURI, ssl: ssl_module.SSLContext | None, open_timeout: float | None
+    wsuri: WebSocketURI, ssl: ssl_module.SSLContext | None, deadline: float
 ) -> trio.abc.Stream:
-    """Open TCP (and TLS) within ``open_timeout``."""
+    """Open TCP (and TLS) before ``deadline``."""
     try:
-        with trio.fail_after(_deadline(open_timeout)):
+        with trio.fail_at(deadline):
             tcp = await trio.open_tcp_stream(wsuri.host, wsuri.port)
             if ssl is None:
                 return tcp
             tls = trio.SSLStream(tcp, ssl, server_hostname=wsuri.host)
             try:
                 await tls.do_handshake()
-            except trio.BrokenResourceError as exc:
+            except BaseException as exc:
                 await trio.aclose_forcefully(tls)
-                # The ssl.SSLError (an OSError) is what users catch.
-                if isinstance(exc.__cause__, OSError):
-                    raise exc.__cause__ from None
-                raise  # pragma: no cover - trio always chains the cause
-            except BaseException:
-                await trio.aclose_forcefully(tls)
+                # trio chains the ssl.SSLError or the socket error, OSErrors
+                # that users catch as they do for a failed TCP connection.
+                if isinstance(exc, trio.BrokenResourceError):
+                    cause = exc.__cause__
+                    raise cause if isinstance(cause, OSError) else exc from None
                 raise
             return tls
     except trio.TooSlowError as exc:
@@ -190,14 +208,11 @@ async def _open_stream(
 
 
 async def _handshake(
-    ws: ClientConnection,
-    stream: trio.abc.Stream,
-    handshake: ClientHandshake,
-    open_timeout: float | None,
+    stream: trio.abc.Stream, handshake: ClientHandshake, deadline: float
 ) -> HandshakeResult:
-    """Send the upgrade request and read the response within ``open_timeout``."""
+    """Send the upgrade request and read the response before ``deadline``."""
     try:
-        with trio.fail_after(_deadline(open_timeout)):
+        with trio.fail_at(deadline):
             await stream.send_all(handshake.data_to_send())
             while True:
                 data = await stream.receive_some(READ_SIZE)
@@ -205,16 +220,10 @@ async def _handshake(
                     handshake.receive_eof()  # raises: the response is incomplete
                 if handshake.receive_data(data):
                     break
-        ws.response = handshake.response
-        return handshake.result()
     except trio.TooSlowError as exc:
-        await trio.aclose_forcefully(stream)
         msg = "timed out during the opening handshake"
         raise TimeoutError(msg) from exc
-    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-        await trio.aclose_forcefully(stream)
+    except trio.BrokenResourceError as exc:
         msg = "connection lost during the opening handshake"
         raise InvalidHandshake(msg) from exc
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
+    return handshake.result()

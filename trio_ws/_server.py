@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import inspect
 import logging
-import math
 import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Final, TypeAlias, final
@@ -23,7 +22,8 @@ from ._exceptions import ConnectionClosedOK, InvalidHandshake
 from ._forwarded import TrustedProxies, client_host
 from ._handshake import DEFAULT_SERVER, HandshakeResult, ServerHandshake
 from ._http import Request, Response, plain_response
-from ._util import collapse_groups
+from ._protocol import State
+from ._util import collapse_groups, seconds
 
 __all__ = ["Server", "ServerConnection", "serve"]
 
@@ -57,7 +57,7 @@ class ServerConnection(Connection):
     def client_host(self) -> str | None:
         """The client's IP address, as a string, or ``None``.
 
-        It is the host of :attr:`remote_address`, unless ``serve`` was given
+        It is the host of :attr:`~trio_ws.Connection.remote_address`, unless ``serve`` was given
         ``trusted_proxies`` and the connection comes from one of them: then
         it is the address that the proxies report in ``X-Forwarded-For``
         (the rightmost one that is not a trusted proxy's).
@@ -100,9 +100,10 @@ class Server:
         self.close_timeout = close_timeout
         self.logger = logger
         self._connections: set[ServerConnection] = set()
-        self._tasks = 0
-        self._idle = trio.Event()
-        self._idle.set()
+        # Set by aclose(): handshakes still in progress get a 503.
+        self._closing = False
+        # Both scopes enclose their nurseries, so that cancelling them
+        # reaches the accept loops and the connection tasks.
         self._accept_scope = trio.CancelScope()
         self._connections_scope = trio.CancelScope()
         self._stopped = trio.Event()
@@ -125,39 +126,32 @@ class Server:
 
     @property
     def connections(self) -> set[ServerConnection]:
-        """The open connections (a snapshot)."""
-        return set(self._connections)
+        """A snapshot of the open connections (handshake done, closing not begun)."""
+        return {ws for ws in self._connections if ws.state is State.OPEN}
 
     async def aclose(self) -> None:
         """Stop the server.
 
-        Stops accepting, closes every open connection with 1001 (going away),
-        gives handlers at most ``close_timeout`` seconds to finish, cancels
-        what is left, and returns once :func:`serve` has returned.
+        Stops accepting and closes the listeners, answers handshakes still
+        in progress with ``503 Service Unavailable``, closes every open
+        connection with 1001 (going away), gives handlers at most
+        ``close_timeout`` seconds to finish, cancels what is left, and returns
+        once :func:`serve` has returned. Calling it again just waits for that.
 
         Cancellation:
             Cancelled, the remaining connections are cancelled at once.
         """
+        self._closing = True
         self._accept_scope.cancel()
         try:
-            timeout = math.inf if self.close_timeout is None else self.close_timeout
-            with trio.move_on_after(timeout):
+            with trio.move_on_after(seconds(self.close_timeout)):
                 async with trio.open_nursery() as nursery:
                     for ws in list(self._connections):
                         nursery.start_soon(ws.aclose, 1001)
-                await self._idle.wait()
+                await self._stopped.wait()
         finally:
             self._connections_scope.cancel()
         await self._stopped.wait()
-
-    def _task_started(self) -> None:
-        self._tasks += 1
-        self._idle = trio.Event()
-
-    def _task_finished(self) -> None:
-        self._tasks -= 1
-        if self._tasks == 0:
-            self._idle.set()
 
 
 class _Config:
@@ -307,20 +301,24 @@ async def serve(
         trusted_proxies=trusted,
     )
     try:
-        with collapse_groups():
+        with collapse_groups(), server._connections_scope:
             async with trio.open_nursery() as connections:
-                with server._connections_scope:
-                    async with trio.open_nursery() as accepting:
-                        with server._accept_scope:
+                try:
+                    with server._accept_scope:
+                        async with trio.open_nursery() as accepting:
                             for listener in server.listeners:
                                 accepting.start_soon(
                                     _accept_loop, server, listener, connections, config
                                 )
                             task_status.started(server)
-                            await trio.sleep_forever()
+                finally:
+                    # New clients are refused at once, not left in the
+                    # backlog while the open connections wind down. Shielded,
+                    # or a cancelled serve would close the first one only.
+                    with trio.CancelScope(shield=True):
+                        for listener in server.listeners:
+                            await trio.aclose_forcefully(listener)
     finally:
-        for listener in server.listeners:
-            await trio.aclose_forcefully(listener)
         server._stopped.set()
 
 
@@ -339,7 +337,6 @@ async def _accept_loop(
             server.logger.error("accept failed; retrying", exc_info=True)
             await trio.sleep(_ACCEPT_RETRY_DELAY)
         else:
-            server._task_started()
             nursery.start_soon(_run_connection, server, stream, config)
 
 
@@ -348,10 +345,15 @@ async def _run_connection(
 ) -> None:
     """Handshake, then run the handler beside the reader and heartbeat."""
     try:
-        ws = config.connection_options.create(config.create_connection, stream)
+        try:
+            ws = config.connection_options.create(config.create_connection, stream)
+        except Exception:
+            # A bug in create_connection costs this connection only.
+            server.logger.error("create_connection failed", exc_info=True)
+            return
         ws._server_header = config.server_header
         ws._trusted_proxies = config.trusted_proxies
-        if not await _handshake(ws, stream, config):
+        if not await _handshake(ws, stream, server, config):
             return
         server._connections.add(ws)
         try:
@@ -369,13 +371,13 @@ async def _run_connection(
                 else:
                     await ws._close_on_exit(None)
                 finally:
-                    ws._stop()
+                    # The heartbeat would run on: the handler's end is the
+                    # connection's end.
                     nursery.cancel_scope.cancel()
         finally:
             server._connections.discard(ws)
     finally:
         await trio.aclose_forcefully(stream)
-        server._task_finished()
 
 
 async def _maybe_await(
@@ -387,18 +389,18 @@ async def _maybe_await(
 
 
 async def _handshake(
-    ws: ServerConnection, stream: trio.abc.Stream, config: _Config
+    ws: ServerConnection, stream: trio.abc.Stream, server: Server, config: _Config
 ) -> bool:
     """Run the opening handshake within ``open_timeout``; whether it opened."""
     handshake = ServerHandshake()
-    timeout = math.inf if config.open_timeout is None else config.open_timeout
-    with trio.move_on_after(timeout) as scope:
+    with trio.move_on_after(seconds(config.open_timeout)):
         try:
-            response, result = await _negotiate(ws, stream, handshake, config)
+            response, result = await _negotiate(ws, stream, handshake, server, config)
         except InvalidHandshake as exc:
             # Malformed HTTP: a 4xx, never a traceback.
             ws.logger.debug("invalid request: %s", exc)
-            response, result = handshake.bad_request(exc), None
+            response = handshake.bad_request(exc, server_header=config.server_header)
+            result = None
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             ws.logger.debug("connection lost during the opening handshake")
             return False
@@ -408,18 +410,25 @@ async def _handshake(
                 ws.respond(500, "Failed to open a WebSocket connection.\n"),
                 None,
             )
+        try:
+            data = handshake.data_for_response(response)
+        except ValueError:
+            # process_request or process_response built an invalid response.
+            ws.logger.error("opening handshake failed", exc_info=True)
+            return False
         ws.response = response
         try:
-            await stream.send_all(handshake.data_for_response(response))
+            await stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
+            ws.logger.debug("connection lost during the opening handshake")
             return False
         if result is None or response.status_code != 101:
             return False
         ws.subprotocol = result.subprotocol
         ws._open(result.extensions, handshake.trailing_data)
         return True
-    if scope.cancelled_caught:
-        ws.logger.debug("opening handshake timed out")
+    # Every way out of the block above returns: only the timeout gets here.
+    ws.logger.debug("opening handshake timed out")
     return False
 
 
@@ -427,6 +436,7 @@ async def _negotiate(
     ws: ServerConnection,
     stream: trio.abc.Stream,
     handshake: ServerHandshake,
+    server: Server,
     config: _Config,
 ) -> tuple[Response, HandshakeResult | None]:
     request: Request | None = None
@@ -436,6 +446,8 @@ async def _negotiate(
             handshake.receive_eof()  # raises: the request is incomplete
         request = handshake.receive_data(data)
     ws.request = request
+    if server._closing:
+        return ws.respond(503, "Server is shutting down.\n"), None
     if config.process_request is not None:
         early = await _maybe_await(config.process_request(ws, request))
         if early is not None:

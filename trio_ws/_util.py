@@ -2,28 +2,50 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import trio
+
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["InternalError", "collapse_groups"]
+__all__ = ["InternalError", "collapse_groups", "seconds"]
+
+
+def seconds(timeout: float | None) -> float:
+    """A timeout option as trio takes it: ``None`` (no limit) is infinity."""
+    return math.inf if timeout is None else timeout
 
 
 class InternalError(RuntimeError):
     """Several errors escaped a connection's nursery at once: a trio_ws bug."""
 
 
+def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
+    """The exceptions in ``group``, through nested groups."""
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            yield from _leaves(exc)
+        else:
+            yield exc
+
+
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
-    """The only leaf exception of ``group``, through nested groups, or ``None``."""
-    exc: BaseException = group
-    while isinstance(exc, BaseExceptionGroup):
-        if len(exc.exceptions) != 1:
-            return None
-        exc = exc.exceptions[0]
-    return exc
+    """The one exception that ``group`` stands for, or ``None`` if several.
+
+    A cancelled owner gets one :exc:`trio.Cancelled` from each of its tasks;
+    they stand for a single cancellation, and give way to any other error.
+    """
+    leaves = list(_leaves(group))
+    errors = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
+    if not errors:
+        return leaves[0]
+    if len(errors) == 1:
+        return errors[0]
+    return None
 
 
 @contextmanager
@@ -31,10 +53,11 @@ def collapse_groups() -> Iterator[None]:
     """Let a lone exception out of a nursery as itself, not in a group.
 
     A connection's reader and heartbeat never raise, so an exception leaving
-    its nursery comes from the user's code, alone. It is re-raised unwrapped,
-    with its own ``__context__`` kept (raising it here would otherwise chain
-    it to the group). Two or more at once can only come from a bug in
-    trio_ws, reported as :class:`InternalError`.
+    its nursery comes from the user's code, alone, maybe beside the
+    :exc:`trio.Cancelled` of tasks cancelled with it. It is re-raised
+    unwrapped, with its own ``__context__`` kept (raising it here would
+    otherwise chain it to the group). Two errors at once can only come from
+    a bug in trio_ws, reported as :class:`InternalError`.
     """
     try:
         yield
