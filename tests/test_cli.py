@@ -8,6 +8,7 @@ that touches the network listens on 127.0.0.1, port 0, under ``fail_after``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import socket
@@ -19,9 +20,11 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 
 import trio_ws
 from trio_ws import _cli
+from trio_ws.testing import open_connection_pair
 
 TIMEOUT = 10
 
@@ -389,3 +392,21 @@ def test_reference_page_shows_the_real_help(monkeypatch: pytest.MonkeyPatch) -> 
     page = (Path(__file__).parent.parent / "docs/reference/cli.rst").read_text()
     quoted = "\n".join(f"   {line}".rstrip() for line in help_text.splitlines())
     assert quoted in page
+
+
+async def test_send_lines_stops_at_a_closed_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection_pair() as pair:
+        await pair.server.aclose()
+        sent: list[str] = []
+
+        async def lines() -> AsyncIterator[str]:
+            for line in ["one\n", "two\n"]:
+                sent.append(line)
+                yield line
+
+        # Returns instead of raising ConnectionClosed; stops at the first line.
+        async with contextlib.aclosing(lines()) as iterator:
+            await _cli.send_lines(pair.client, iterator)
+        assert sent == ["one\n"]

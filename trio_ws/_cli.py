@@ -2,7 +2,11 @@
 
 * ``trio-ws URI``: lines typed are sent as text messages, messages received
   are printed as ``< message``; end of input (Ctrl-D) closes the connection.
-* ``trio-ws serve [--host H] [--port P]``: an echo server, to try clients out.
+* ``trio-ws serve [--host H] [--port P] [--workers N]``: an echo server, to
+  try clients out, optionally in N worker processes.
+
+Connection failures print a message on stderr and exit with status 1;
+Ctrl-C exits with 130. ``docs/reference/cli.rst`` documents the command.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import argparse
 import functools
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import trio
 
@@ -19,6 +23,9 @@ from ._client import connect
 from ._exceptions import ConnectionClosed, InvalidHandshake
 from ._server import Server, ServerConnection, serve
 from ._workers import run_workers
+
+if TYPE_CHECKING:
+    from ._connection import Connection
 
 __all__ = ["main"]
 
@@ -56,12 +63,17 @@ async def interactive_client(
                 nursery.cancel_scope.cancel()
 
             nursery.start_soon(print_messages)
-            async for line in lines:
-                try:
-                    await ws.send(line.rstrip("\r\n"))
-                except ConnectionClosed:
-                    break
+            await send_lines(ws, lines)
             await ws.aclose()
+
+
+async def send_lines(ws: Connection, lines: AsyncIterable[str]) -> None:
+    """Send each line as a text message, until ``lines`` or the connection ends."""
+    async for line in lines:
+        try:
+            await ws.send(line.rstrip("\r\n"))
+        except ConnectionClosed:
+            return
 
 
 async def echo(ws: ServerConnection) -> None:
@@ -70,11 +82,29 @@ async def echo(ws: ServerConnection) -> None:
         await ws.send(message)
 
 
-async def _stdin_lines(stdin: TextIO) -> AsyncIterator[str]:
-    # Reading a terminal blocks: read in a thread, abandoned on cancellation.
-    async with trio.wrap_file(stdin) as lines:
-        async for line in lines:
-            yield line
+class _Lines:
+    """The lines of a text file, read in a thread (a terminal read blocks).
+
+    An iterator rather than an async generator: the client may stop reading
+    early (the server closed), and an abandoned async generator would need
+    finalising. The file is left open: it is the process's stdin.
+    """
+
+    def __init__(self, file: TextIO) -> None:
+        self._file = trio.wrap_file(file)
+
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self._file.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line
+
+
+def _stdin_lines(stdin: TextIO) -> AsyncIterator[str]:
+    return _Lines(stdin)
 
 
 async def run_server(
