@@ -40,16 +40,17 @@ class _Pipe:
     __slots__ = ("buffer", "capacity", "eof", "lot", "reset")
 
     def __init__(self, capacity: int) -> None:
-        self.buffer = bytearray()
-        self.capacity = capacity
+        self.buffer: bytearray = bytearray()
+        self.capacity: int = capacity
         #: The writer closed its end: readers see EOF once the buffer drains.
-        self.eof = False
+        self.eof: bool = False
         #: Reset, or the reader closed its end: writes fail, reads fail.
-        self.reset = False
+        self.reset: bool = False
         # Readers and writers both wait here; every change wakes them all.
-        self.lot = trio.lowlevel.ParkingLot()
+        self.lot: trio.lowlevel.ParkingLot = trio.lowlevel.ParkingLot()
 
     def changed(self) -> None:
+        """Wake every reader and writer: something changed."""
         self.lot.unpark_all()
 
 
