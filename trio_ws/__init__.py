@@ -6,6 +6,7 @@ import contextlib
 
 from ._auth import basic_auth as basic_auth
 from ._broadcast import broadcast as broadcast
+from ._bound import open_connection as open_connection
 from ._client import ClientConnection as ClientConnection, connect as connect
 from ._close import Close as Close, CloseCode as CloseCode
 from ._connection import Connection as Connection
@@ -67,6 +68,7 @@ __all__ = [
     "basic_auth",
     "broadcast",
     "connect",
+    "open_connection",
     "serve",
     "serve_workers",
 ]
