@@ -13,6 +13,7 @@ from that project's sources); see ``docs/_inventories/README.rst``.
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -53,6 +54,27 @@ autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented_params"
 autodoc_preserve_defaults = True
 autodoc_default_options: dict[str, bool | str] = {}
+# Names that autodoc cannot evaluate in annotations: imported only for type
+# checkers, or private aliases spelled as strings. Each maps to what the
+# reference documents (the aliases under "Type aliases" in
+# reference/datastructures.rst), so that signatures show linked types.
+autodoc_type_aliases = {
+    "Connection": "trio_ws.Connection",
+    "ServerConnection": "trio_ws.ServerConnection",
+    "Request": "trio_ws.Request",
+    "Response": "trio_ws.Response",
+    "Data": "trio_ws.Data",
+    "LoggerLike": "trio_ws.LoggerLike",
+    "HeadersLike": "trio_ws.HeadersLike",
+    "Handler": "trio_ws.Handler",
+    "ProcessRequest": "trio_ws.ProcessRequest",
+    "_ProcessRequest": "trio_ws.ProcessRequest",
+    "ProcessResponse": "trio_ws.ProcessResponse",
+    "RouteHandler": "trio_ws.RouteHandler",
+    "CheckCredentials": "trio_ws.CheckCredentials",
+    "AuthProcessRequest": "trio_ws.ProcessRequest",
+}
+python_use_unqualified_type_names = True
 
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
@@ -112,5 +134,55 @@ def _merge_private_attribute_docs(app: object) -> None:
             public.tagorder.setdefault(key, order)
 
 
+# -- Types of functions and methods ---------------------------------------------
+#
+# sphinxcontrib_trio replaces autodoc's function and method documenters (to
+# show "async", "async with"...), and with Sphinx 9 its documenters no longer
+# record type hints for ``autodoc_typehints = "description"``: parameters
+# would lose their types. Record them from the docstring event instead, with
+# the same helper autodoc uses.
+
+
+def _record_callable_typehints(
+    app: object,
+    what: str,
+    name: str,
+    obj: object,
+    options: object,
+    lines: list[str],
+) -> None:
+    from sphinx.ext.autodoc.typehints import record_typehints
+
+    if what in {"function", "method"} and callable(obj):
+        record_typehints(app, what, name, obj, options, "", "")  # type: ignore[arg-type]
+        # An alias nested in a union or a subscript reads as
+        # "TypeAliasForwardRef('trio_ws.Data')": keep the name only.
+        recorded = app.env.current_document.autodoc_annotations.get(name, {})  # type: ignore[attr-defined]
+        for key, value in recorded.items():
+            recorded[key] = re.sub(r"TypeAliasForwardRef\('([^']+)'\)", r"\1", value)
+
+
+def _resolve_private_paths(
+    app: object, env: object, node: object, contnode: object
+) -> object:
+    """Resolve ``trio_ws._module.Name`` (from annotations) as ``trio_ws.Name``."""
+    target = node["reftarget"]  # type: ignore[index]
+    if node.get("refdomain") != "py" or not target.startswith("trio_ws._"):  # type: ignore[attr-defined]
+        return None
+    public = "trio_ws." + target.rsplit(".", 1)[-1]
+    domain = env.domains["py"]  # type: ignore[attr-defined]
+    return domain.resolve_xref(
+        env,
+        node["refdoc"],
+        app.builder,
+        node["reftype"],
+        public,
+        node,
+        contnode,  # type: ignore[attr-defined,index]
+    )
+
+
 def setup(app: object) -> None:
     app.connect("builder-inited", _merge_private_attribute_docs)  # type: ignore[attr-defined]
+    app.connect("autodoc-process-docstring", _record_callable_typehints)  # type: ignore[attr-defined]
+    app.connect("missing-reference", _resolve_private_paths)  # type: ignore[attr-defined]
