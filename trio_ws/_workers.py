@@ -32,6 +32,7 @@ Cancelling the supervisor sends SIGTERM to every worker, waits up to
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import json
 import logging
@@ -42,13 +43,15 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Final, NamedTuple, final
 
 import trio
 
+if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
+    from exceptiongroup import BaseExceptionGroup
+
 from ._server import Handler, Server, serve
-from ._util import collapse_groups
 
 __all__ = ["WorkerPool", "serve_workers"]
 
@@ -105,7 +108,7 @@ class WorkerPool:
 
         Each worker gets SIGTERM, closes its connections with 1001 (going
         away) within ``close_timeout``, and is killed if it has not exited
-        :data:`EXIT_GRACE` seconds after that.
+        5 seconds (``EXIT_GRACE``) after that.
 
         Cancellation:
             Cancelled, it stops waiting; the workers are still stopped by
@@ -146,7 +149,7 @@ async def serve_workers(
         host: The interface to listen on; ``None`` listens on all.
         close_timeout: Passed to :func:`serve`; a stopping worker gives its
             connections that long to close and is killed
-            :data:`EXIT_GRACE` seconds later.
+            5 seconds (``EXIT_GRACE``) later.
         task_status: Used by :meth:`trio.Nursery.start` to report the
             :class:`WorkerPool`.
         **options: Other :func:`serve` options (``ping_interval``,
@@ -165,7 +168,7 @@ async def serve_workers(
     Cancellation:
         Cancelling the task running :func:`serve_workers` stops the workers
         as :meth:`WorkerPool.aclose` does, in a shielded scope that lasts at
-        most ``close_timeout`` plus :data:`EXIT_GRACE` seconds.
+        most ``close_timeout`` plus 5 seconds (``EXIT_GRACE``).
     """
     if workers < 1:
         msg = f"workers must be at least 1, not {workers}"
@@ -184,7 +187,7 @@ async def serve_workers(
         pool = WorkerPool(int(placeholders[0].getsockname()[1]), close_timeout)
         grace = math.inf if close_timeout is None else close_timeout + EXIT_GRACE
         try:
-            with collapse_groups(), pool._scope:
+            with _one_exception(), pool._scope:
                 async with trio.open_nursery() as nursery:
                     await _start_all(pool, nursery, workers, command, grace)
                     logger.info("%d workers listening on port %d", workers, pool.port)
@@ -195,6 +198,39 @@ async def serve_workers(
     finally:
         for sock in placeholders:
             sock.close()
+
+
+@contextlib.contextmanager
+def _one_exception() -> Iterator[None]:
+    """Let one exception out of the supervisor's nested nurseries.
+
+    The supervisor's nurseries nest (pool, worker slots, ``run_process``), so
+    one cancellation arrives as a tree of :exc:`trio.Cancelled`: it leaves as
+    one of them, and gives way to a single real error, which leaves as itself.
+    Several real errors at once leave as their group.
+    """
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        cancelled, errors = group.split(trio.Cancelled)
+        leaves = list(_leaves(errors if errors is not None else cancelled))
+        if errors is not None and len(leaves) > 1:
+            raise  # pragma: no cover - two supervisor bugs at once
+        exc = leaves[0]
+        context = exc.__context__
+        try:
+            raise exc
+        finally:
+            exc.__context__ = context
+            del exc, group, context, cancelled, errors, leaves
+
+
+def _leaves(exc: BaseException | None) -> Iterator[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        for child in exc.exceptions:
+            yield from _leaves(child)
+    elif exc is not None:
+        yield exc
 
 
 def _reserve(
@@ -208,10 +244,6 @@ def _reserve(
     addresses: list[tuple[int, tuple[object, ...]]] = []
     try:
         for family, type_, proto, _, sockaddr in infos:
-            if any(
-                family == f and sockaddr == a[: len(sockaddr)] for f, a in addresses
-            ):
-                continue  # getaddrinfo may list an address once per protocol
             try:
                 sock = socket.socket(family, type_, proto)
             except OSError:  # pragma: no cover - e.g. IPv6 disabled
@@ -300,14 +332,17 @@ async def _keep_one_running(
     task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Keep one worker accepting: start it, and replace it when it stops."""
+    failed = False
     async with trio.open_nursery() as nursery:
         first = True
         while True:
             pid, news = await _start_worker(pool, nursery, command, grace)
             if pid is None:
                 if first:
-                    msg = "a worker exited before accepting connections"
-                    raise RuntimeError(msg)
+                    # Raised outside the nursery (now empty), so that it
+                    # is not wrapped in an exception group.
+                    failed = True
+                    break
                 logger.error("worker failed to start; retrying")
                 await trio.sleep(RESPAWN_DELAY)
                 continue
@@ -319,6 +354,9 @@ async def _keep_one_running(
             news.close()
             pool._processes.pop(pid, None)
             logger.info("worker %d stopped; starting a replacement", pid)
+    if failed:
+        msg = "a worker exited before accepting connections"
+        raise RuntimeError(msg)
 
 
 async def _start_worker(
@@ -414,12 +452,18 @@ async def _run_worker(spec: _Spec, news_fd: int) -> None:
             )
             nursery.start_soon(_stop_on_signal, signals, stop)
             nursery.start_soon(_stop_on_eof, stop)
-            await news.send_all(b"ready\n")
+            await _tell(news, b"ready\n")
             await stop.wait()
-            await news.send_all(b"stopping\n")
+            await _tell(news, b"stopping\n")
             await server.aclose()
             nursery.cancel_scope.cancel()
     await news.aclose()
+
+
+async def _tell(news: trio.lowlevel.FdStream, line: bytes) -> None:
+    # A supervisor that is gone hears nothing; its end of file stops us.
+    with contextlib.suppress(trio.BrokenResourceError):
+        await news.send_all(line)
 
 
 async def _stop_on_signal(signals: AsyncIterator[int], stop: trio.Event) -> None:
@@ -431,7 +475,7 @@ async def _stop_on_eof(stop: trio.Event) -> None:
     # Standard input is a pipe from the supervisor: end of file means it died.
     stdin = trio.lowlevel.FdStream(os.dup(0))
     async with stdin:
-        while await stdin.receive_some(4096):
+        while await stdin.receive_some(4096):  # pragma: no cover - nothing is sent
             pass
     stop.set()
 

@@ -68,6 +68,17 @@ async def test_workers_share_one_port(nursery: trio.Nursery) -> None:
     assert pool.pids == []
 
 
+async def test_workers_listen_on_every_interface(nursery: trio.Nursery) -> None:
+    # host=None: the IPv4 and IPv6 wildcards, on one port.
+    with trio.fail_after(TIMEOUT):
+        pool: trio_ws.WorkerPool = await nursery.start(
+            functools.partial(trio_ws.serve_workers, WHOAMI, 0, workers=1)
+        )
+        for host in ["127.0.0.1", "[::1]"]:
+            async with trio_ws.connect(f"ws://{host}:{pool.port}/") as ws:
+                assert await ask_pid(ws) == pool.pids[0]
+
+
 async def test_sigterm_sends_1001_and_the_pool_replaces_the_worker(
     nursery: trio.Nursery,
 ) -> None:
