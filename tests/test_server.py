@@ -93,16 +93,29 @@ class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
         await trio.lowlevel.checkpoint()
 
 
+def route_connect(
+    monkeypatch: pytest.MonkeyPatch,
+    open_stream: Callable[[str, int], Awaitable[trio.abc.Stream]],
+) -> None:
+    """Make ``trio_ws.connect`` get its TCP stream from ``open_stream``."""
+    monkeypatch.setattr(trio_ws._client.trio, "open_tcp_stream", open_stream)
+
+
 @pytest.fixture
 def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
     """A memory listener; ``trio_ws.connect`` connects to it, whatever the URI."""
+    return memory_network(monkeypatch)
+
+
+def memory_network(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
+    """Make a memory listener and route ``trio_ws.connect`` to it."""
     listener = MemoryListener()
 
     async def open_tcp_stream(host: str, port: int) -> trio.abc.Stream:
         listener.addresses.append((host, port))
         return await listener.connect()
 
-    monkeypatch.setattr(trio_ws._client.trio, "open_tcp_stream", open_tcp_stream)
+    route_connect(monkeypatch, open_tcp_stream)
     return listener
 
 
@@ -220,6 +233,7 @@ async def test_serve_real_socket_port_zero() -> None:
                 assert server_ws.request is not None
                 assert server_ws.request.path == "/path?q=1"
                 assert server_ws.local_address == ("127.0.0.1", port)
+                assert server_ws.client_host == "127.0.0.1"
             await server.aclose()
 
 
@@ -1088,23 +1102,26 @@ async def test_handler_sees_client_vanish(
 # --- TLS -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ca() -> trustme.CA:
-    return trustme.CA()
+@functools.cache
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A server context with a certificate for 127.0.0.1 and localhost, and
+    a client context trusting it, from a test CA."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost").configure_cert(server)
+    client = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    ca.configure_trust(client)
+    return server, client
 
 
-@pytest.fixture(scope="module")
-def server_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-    return context
+@pytest.fixture
+def server_context() -> ssl.SSLContext:
+    return tls_contexts()[0]
 
 
-@pytest.fixture(scope="module")
-def client_context(ca: trustme.CA) -> ssl.SSLContext:
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
-    ca.configure_trust(context)
-    return context
+@pytest.fixture
+def client_context() -> ssl.SSLContext:
+    return tls_contexts()[1]
 
 
 async def test_tls_real_sockets(

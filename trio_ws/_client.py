@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 import trio
@@ -18,7 +18,7 @@ from ._connection import (
 )
 from ._exceptions import InvalidHandshake
 from ._handshake import DEFAULT_USER_AGENT, ClientHandshake, HandshakeResult
-from ._uri import WebSocketURI, parse_uri
+from ._uri import parse_uri
 from ._util import collapse_groups, seconds
 
 if TYPE_CHECKING:
@@ -139,8 +139,22 @@ async def connect(
         async with trio.open_nursery() as nursery:
             # One deadline for TCP, TLS and the handshake together.
             deadline = trio.current_time() + seconds(open_timeout)
-            stream = await _open_stream(wsuri, ssl, deadline)
-            ws = await _open_on_stream(stream, handshake, options, factory, deadline)
+            with _fail_at(deadline, "timed out while opening the connection"):
+                stream: trio.abc.Stream = await trio.open_tcp_stream(
+                    wsuri.host, wsuri.port
+                )
+            try:
+                if ssl is not None:
+                    stream = await _start_tls(stream, ssl, wsuri.host, deadline)
+                result = await _handshake(stream, handshake, deadline)
+                ws = options.create(factory, stream)
+            except BaseException:
+                await trio.aclose_forcefully(stream)
+                raise
+            ws.request = handshake.request
+            ws.response = handshake.response
+            ws.subprotocol = result.subprotocol
+            ws._open(result.extensions, result.trailing_data)
             ws._start(nursery)
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             try:
@@ -156,55 +170,30 @@ async def connect(
                 nursery.cancel_scope.cancel()
 
 
-async def _open_on_stream(
-    stream: trio.abc.Stream,
-    handshake: ClientHandshake,
-    options: ConnectionOptions,
-    factory: ConnectionFactory[ClientConnection],
-    deadline: float,
-) -> ClientConnection:
-    """Run the opening handshake on ``stream``; return the OPEN connection.
-
-    The caller starts its tasks (``ws._start(nursery)``). On failure the
-    stream is closed. Also used by :mod:`trio_ws.testing` on memory streams.
-    """
-    try:
-        result = await _handshake(stream, handshake, deadline)
-        ws = options.create(factory, stream)
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-    ws.request = handshake.request
-    ws.response = handshake.response
-    ws.subprotocol = result.subprotocol
-    ws._open(result.extensions, result.trailing_data)
-    return ws
-
-
-async def _open_stream(
-    wsuri: WebSocketURI, ssl: ssl_module.SSLContext | None, deadline: float
-) -> trio.abc.Stream:
-    """Open TCP (and TLS) before ``deadline``."""
+@contextmanager
+def _fail_at(deadline: float, msg: str) -> Iterator[None]:
+    """Raise ``TimeoutError(msg)``, chained to trio's, at ``deadline``."""
     try:
         with trio.fail_at(deadline):
-            tcp = await trio.open_tcp_stream(wsuri.host, wsuri.port)
-            if ssl is None:
-                return tcp
-            tls = trio.SSLStream(tcp, ssl, server_hostname=wsuri.host)
-            try:
-                await tls.do_handshake()
-            except BaseException as exc:
-                await trio.aclose_forcefully(tls)
-                # trio chains the ssl.SSLError or the socket error, OSErrors
-                # that users catch as they do for a failed TCP connection.
-                if isinstance(exc, trio.BrokenResourceError):
-                    cause = exc.__cause__
-                    raise cause if isinstance(cause, OSError) else exc from None
-                raise
-            return tls
+            yield
     except trio.TooSlowError as exc:
-        msg = "timed out while opening the connection"
         raise TimeoutError(msg) from exc
+
+
+async def _start_tls(
+    tcp: trio.abc.Stream, ssl: ssl_module.SSLContext, host: str, deadline: float
+) -> trio.SSLStream[trio.abc.Stream]:
+    """Run the TLS handshake before ``deadline``."""
+    tls = trio.SSLStream(tcp, ssl, server_hostname=host)
+    try:
+        with _fail_at(deadline, "timed out while opening the connection"):
+            await tls.do_handshake()
+    except trio.BrokenResourceError as exc:
+        # trio chains the ssl.SSLError or the socket error: OSErrors, which
+        # users catch as they do for a failed TCP connection.
+        cause = exc.__cause__
+        raise cause if isinstance(cause, OSError) else exc from None
+    return tls
 
 
 async def _handshake(
@@ -212,7 +201,7 @@ async def _handshake(
 ) -> HandshakeResult:
     """Send the upgrade request and read the response before ``deadline``."""
     try:
-        with trio.fail_at(deadline):
+        with _fail_at(deadline, "timed out during the opening handshake"):
             await stream.send_all(handshake.data_to_send())
             while True:
                 data = await stream.receive_some(READ_SIZE)
@@ -220,9 +209,6 @@ async def _handshake(
                     handshake.receive_eof()  # raises: the response is incomplete
                 if handshake.receive_data(data):
                     break
-    except trio.TooSlowError as exc:
-        msg = "timed out during the opening handshake"
-        raise TimeoutError(msg) from exc
     except trio.BrokenResourceError as exc:
         msg = "connection lost during the opening handshake"
         raise InvalidHandshake(msg) from exc

@@ -304,7 +304,7 @@ async def serve(
         with collapse_groups(), server._connections_scope:
             async with trio.open_nursery() as connections:
                 try:
-                    with server._accept_scope:
+                    with collapse_groups(), server._accept_scope:
                         async with trio.open_nursery() as accepting:
                             for listener in server.listeners:
                                 accepting.start_soon(
@@ -357,23 +357,25 @@ async def _run_connection(
             return
         server._connections.add(ws)
         try:
-            async with trio.open_nursery() as nursery:
-                ws._start(nursery)
-                try:
-                    await config.handler(ws)
-                except Exception as exc:
-                    if not isinstance(exc, ConnectionClosedOK):
-                        ws.logger.error("connection handler failed", exc_info=True)
-                    await ws._close_on_exit(exc)
-                except BaseException as exc:
-                    await ws._close_on_exit(exc)
-                    raise
-                else:
-                    await ws._close_on_exit(None)
-                finally:
-                    # The heartbeat would run on: the handler's end is the
-                    # connection's end.
-                    nursery.cancel_scope.cancel()
+            # Each nursery is collapsed: what leaves serve is one exception.
+            with collapse_groups():
+                async with trio.open_nursery() as nursery:
+                    ws._start(nursery)
+                    try:
+                        await config.handler(ws)
+                    except Exception as exc:
+                        if not isinstance(exc, ConnectionClosedOK):
+                            ws.logger.error("connection handler failed", exc_info=True)
+                        await ws._close_on_exit(exc)
+                    except BaseException as exc:
+                        await ws._close_on_exit(exc)
+                        raise
+                    else:
+                        await ws._close_on_exit(None)
+                    finally:
+                        # The heartbeat would run on: the handler's end is the
+                        # connection's end.
+                        nursery.cancel_scope.cancel()
         finally:
             server._connections.discard(ws)
     finally:

@@ -24,25 +24,17 @@ class InternalError(RuntimeError):
     """Several errors escaped a connection's nursery at once: a trio_ws bug."""
 
 
-def _leaves(group: BaseExceptionGroup[BaseException]) -> Iterator[BaseException]:
-    """The exceptions in ``group``, through nested groups."""
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            yield from _leaves(exc)
-        else:
-            yield exc
-
-
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     """The one exception that ``group`` stands for, or ``None`` if several.
 
     A cancelled owner gets one :exc:`trio.Cancelled` from each of its tasks;
     they stand for a single cancellation, and give way to any other error.
+    Nested groups are not opened: one raised by user code comes out as
+    itself, and trio_ws collapses each of its own nurseries.
     """
-    leaves = list(_leaves(group))
-    errors = [exc for exc in leaves if not isinstance(exc, trio.Cancelled)]
+    errors = [exc for exc in group.exceptions if not isinstance(exc, trio.Cancelled)]
     if not errors:
-        return leaves[0]
+        return group.exceptions[0]
     if len(errors) == 1:
         return errors[0]
     return None
