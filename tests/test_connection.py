@@ -1001,3 +1001,286 @@ async def test_async_with_connection(autojump_clock: trio.testing.MockClock) -> 
         assert ws.state is State.CLOSED
         assert await peer.receive_frame() == close_frame(1000)
         assert trio.current_time() == 0
+
+
+# --- abnormal closure ---------------------------------------------------------------
+
+
+async def test_eof_without_close_frame(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+
+            async def pending_recv() -> None:
+                assert await ws.recv() == "last"
+                with pytest.raises(ConnectionClosedError) as info:
+                    await ws.recv()
+                assert str(info.value) == "no close frame received or sent"
+                assert info.value.code == 1006
+                assert info.value.rcvd is None
+                assert info.value.sent is None
+                assert isinstance(info.value.__cause__, EOFError)
+
+            nursery.start_soon(pending_recv)
+            await trio.testing.wait_all_tasks_blocked()
+            await peer.send_frame(OP_TEXT, b"last")
+            await peer.stream.aclose()
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1006
+        assert ws.close_reason == ""
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.send("x")
+        assert isinstance(info.value.__cause__, EOFError)
+
+
+async def test_eof_in_the_middle_of_a_message(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send(peer.frame(OP_TEXT, b"part", fin=False) + peer.frame(OP_TEXT)[:1])
+        await peer.stream.aclose()
+        error = await closed_error(ws)
+        assert str(error) == "no close frame received or sent"
+        assert isinstance(error.__cause__, EOFError)
+
+
+async def test_eof_after_our_close_frame(autojump_clock: trio.testing.MockClock) -> None:
+    async def drop() -> None:
+        assert await peer.receive_frame() == close_frame(1000)
+        await trio.sleep(1)
+        await peer.stream.aclose()
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(drop)
+            await ws.aclose()
+        assert trio.current_time() == 1
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)
+        assert str(error) == "sent 1000 (OK); no close frame received"
+        assert isinstance(error.__cause__, EOFError)
+        assert ws.close_code == 1006
+
+
+async def test_reset(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await trio.testing.wait_all_tasks_blocked()
+        await peer.reset(peer.frame(OP_TEXT, b"before the reset"))
+        await ws.wait_closed()
+        assert await ws.recv() == "before the reset"
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)
+        assert str(error) == "no close frame received or sent"
+        assert error.code == 1006
+        assert isinstance(error.__cause__, trio.BrokenResourceError)
+        assert str(error.__cause__) == "connection reset by peer"
+        assert ws.close_code == 1006
+
+
+# --- limits and protocol errors --------------------------------------------------------
+
+
+async def test_max_size(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class, max_size=10) as (ws, peer):
+        await peer.send(peer.frame(OP_TEXT, b"x" * 10) + peer.frame(OP_BINARY, b"y" * 11))
+        assert await peer.receive_frame() == close_frame(1009, "message over 10 bytes")
+        await peer.receive_eof()
+        assert trio.current_time() == 0
+        assert await ws.recv() == "x" * 10  # the message before is kept
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)
+        assert str(error) == (
+            "sent 1009 (message too big) message over 10 bytes; no close frame received"
+        )
+        assert isinstance(error.__cause__, PayloadTooBig)
+        assert ws.close_code == 1006
+
+
+async def test_max_size_none(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection, max_size=None) as (ws, peer):
+        await peer.send_frame(OP_BINARY, b"z" * 2**21)
+        assert await ws.recv() == b"z" * 2**21
+
+
+async def test_unmasked_frame_at_a_server(autojump_clock: trio.testing.MockClock) -> None:
+    # RFC 6455 5.1: a server fails the connection on an unmasked frame.
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send(peer.frame(OP_TEXT, b"ok") + peer.frame(OP_TEXT, b"bad", mask=False))
+        opcode, fin, rsv, payload = await peer.receive_frame()
+        assert (opcode, fin, rsv, payload[:2]) == (OP_CLOSE, True, 0, b"\x03\xea")  # 1002
+        await peer.receive_eof()  # after the close frame, not before
+        assert await ws.recv() == "ok"
+        error = await closed_error(ws)
+        assert isinstance(error, ConnectionClosedError)
+        assert isinstance(error.__cause__, ProtocolError)
+        assert error.code == 1002
+        assert error.reason == payload[2:].decode()
+        assert str(error) == f"sent 1002 (protocol error) {error.reason}; no close frame received"
+
+
+async def test_invalid_utf8(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        await peer.send_frame(OP_TEXT, b"\xff")
+        opcode, _, _, payload = await peer.receive_frame()
+        assert (opcode, payload[:2]) == (OP_CLOSE, b"\x03\xef")  # 1007
+        await peer.receive_eof()
+        error = await closed_error(ws)
+        assert error.code == 1007
+        assert isinstance(error.__cause__, ProtocolError)
+
+
+async def test_protocol_error_in_trailing_data(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(ServerConnection, trailing_data=frame(OP_TEXT, b"bad")) as (ws, peer):
+        opcode, _, _, payload = await peer.receive_frame()
+        assert (opcode, payload[:2]) == (OP_CLOSE, b"\x03\xea")
+        await peer.receive_eof()
+        assert (await closed_error(ws)).code == 1002
+
+
+async def test_protocol_error_while_a_send_is_stuck(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The peer breaks the protocol and stops reading: the reader gives up
+    # on the close frame after FAIL_WRITE_TIMEOUT and closes the transport.
+    async with open_connection(ServerConnection) as (ws, peer):
+        peer.stall_writes(1)
+        async with trio.open_nursery() as nursery:
+
+            async def stuck() -> None:
+                with pytest.raises(ConnectionClosedError):
+                    await ws.send("stuck")
+
+            nursery.start_soon(stuck)
+            await trio.testing.wait_all_tasks_blocked()
+            await peer.send_frame(OP_TEXT, b"bad", mask=False)
+            await ws.wait_closed()
+        assert trio.current_time() == 1
+        assert await peer.stream.receive_some() == b"\x81"
+        await peer.receive_eof()
+
+
+# --- flow control ---------------------------------------------------------------------
+
+
+async def test_flow_control_pauses_and_resumes_reading(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    sent: list[int] = []
+
+    async def sender() -> None:
+        for i in range(8):
+            await peer.send_frame(OP_TEXT, str(i).encode())  # returns once read
+            sent.append(i)
+
+    async with open_connection(
+        connection_class, stream_pair=trio.testing.lockstep_stream_pair, max_queue=4
+    ) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender)
+            await trio.testing.wait_all_tasks_blocked()
+            # Four messages fill the queue: the reader stops reading, so the
+            # peer's fifth write blocks.
+            assert sent == [0, 1, 2, 3]
+            assert len(ws._messages) == 4
+            assert await ws.recv() == "0"
+            assert await ws.recv() == "1"
+            await trio.testing.wait_all_tasks_blocked()
+            assert sent == [0, 1, 2, 3]  # 2 left: above the low-water mark (1)
+            assert await ws.recv() == "2"
+            await trio.testing.wait_all_tasks_blocked()
+            assert sent == [0, 1, 2, 3, 4, 5, 6]  # resumed, and full again
+            assert [await ws.recv() for _ in range(5)] == ["3", "4", "5", "6", "7"]
+        assert sent == list(range(8))
+
+
+async def test_flow_control_off(autojump_clock: trio.testing.MockClock) -> None:
+    async with open_connection(
+        ServerConnection, stream_pair=trio.testing.lockstep_stream_pair, max_queue=None
+    ) as (ws, peer):
+        for i in range(100):
+            await peer.send_frame(OP_TEXT, str(i).encode())
+        assert [await ws.recv() for _ in range(100)] == [str(i) for i in range(100)]
+
+
+async def test_closing_releases_flow_control(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The peer's close frame sits behind unread messages: aclose reads on.
+    async def sender() -> None:
+        for i in range(3):
+            await peer.send_frame(OP_TEXT, str(i).encode())
+        assert await peer.receive_frame() == close_frame(1000)
+        await peer.send_close(1000)
+
+    async with open_connection(
+        ServerConnection, stream_pair=trio.testing.lockstep_stream_pair, max_queue=1
+    ) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(ws._messages) == 1
+            await ws.aclose()
+        assert trio.current_time() == 0
+        assert ws.close_code == 1000
+        assert [message async for message in ws] == ["0", "1", "2"]
+
+
+# --- before the reader starts, and attributes ------------------------------------------------
+
+
+async def test_unopened_connection() -> None:
+    ws_stream, peer_stream = trio.testing.memory_stream_pair()
+    ws = ServerConnection(ws_stream)
+    assert ws.state is State.CONNECTING
+    assert ws.close_code is None
+    assert ws.close_reason is None
+    assert ws.local_address is None
+    assert ws.remote_address is None
+    assert repr(ws) == f"<ServerConnection {ws.id} CONNECTING>"
+    for operation in (ws.recv(), ws.send("x"), ws.ping(), ws.pong()):
+        with pytest.raises(RuntimeError, match="the opening handshake is not complete"):
+            await operation
+    await ws.aclose()
+    assert ws.state is State.CLOSED
+    await ws.wait_closed()
+    assert await peer_stream.receive_some() == b""
+
+
+async def test_opened_connection_not_started() -> None:
+    # Nothing can run a closing handshake: aclose just closes the transport.
+    ws_stream, peer_stream = trio.testing.memory_stream_pair()
+    ws = ClientConnection(ws_stream)
+    ws._open([], b"")
+    assert ws.state is State.OPEN
+    assert repr(ws) == f"<ClientConnection {ws.id} OPEN>"
+    await ws.aclose()
+    assert ws.state is State.CLOSED
+    assert ws.close_code == 1006
+    assert await peer_stream.receive_some() == b""
+    with pytest.raises(ConnectionClosedError):
+        await ws.send("x")
+
+
+async def test_socket_addresses() -> None:
+    a, b = socket.socketpair()
+    with a, b:
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(a))
+        ws = ServerConnection(stream)
+        assert ws.local_address == a.getsockname()
+        assert ws.remote_address == a.getpeername()
+        tls = ServerConnection(trio.SSLStream(stream, ssl.create_default_context()))
+        assert tls.local_address == a.getsockname()
+        await stream.aclose()
+        assert ws.local_address is None  # the socket is closed
+        assert ws.remote_address is None
+
+
+def test_max_queue_validated() -> None:
+    ws_stream, _ = trio.testing.memory_stream_pair()
+    with pytest.raises(ValueError, match="max_queue must be at least 1 or None"):
+        ServerConnection(ws_stream, max_queue=0)

@@ -752,18 +752,21 @@ class Connection(trio.abc.AsyncResource):
         while True:
             # Every ping_interval, or right after a pong slower than that.
             await trio.sleep_until(sent_at + self.ping_interval)
-            try:
-                waiter = await self._send_ping(os.urandom(4))
-            except ConnectionClosed:
-                return
-            sent_at = waiter.sent_at
+            # ping_timeout covers sending the ping too: behind a send stuck
+            # on a peer that stopped reading, the ping never goes out.
             with trio.CancelScope() as scope:
                 self._pong_scope = scope
                 self._pong_remaining = timeout
                 if not self._messages.paused:
                     scope.deadline = trio.current_time() + timeout
-                await waiter.event.wait()
-            self._pong_scope = None
+                try:
+                    waiter = await self._send_ping(os.urandom(4))
+                    sent_at = waiter.sent_at
+                    await waiter.event.wait()
+                except ConnectionClosed:
+                    return
+                finally:
+                    self._pong_scope = None
             # No pong, unless the closing handshake took over meanwhile.
             if scope.cancelled_caught and not self._closing():
                 self.logger.info(
@@ -774,7 +777,7 @@ class Connection(trio.abc.AsyncResource):
 
     def _closing(self) -> bool:
         # A method, not an inline test: the state changes across awaits.
-        return self._protocol is None or self._protocol.state is not State.OPEN
+        return self._proto.state is not State.OPEN
 
     def _reader_paused(self) -> None:
         # A pong may be waiting behind unread messages: stop its clock.

@@ -1,0 +1,263 @@
+"""Keepalive: heartbeat pings, pong timeouts, and flow control pausing the clock."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import trio
+import trio.testing
+
+from trio_ws import (
+    ClientConnection,
+    Connection,
+    ConnectionClosedError,
+    ServerConnection,
+    State,
+)
+
+from .conftest import Peer, open_connection
+from .helpers import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_payload
+
+KEEPALIVE_ERROR = "sent 1011 (internal error) keepalive ping timeout; no close frame received"
+
+
+async def receive_ping(peer: Peer) -> bytes:
+    opcode, fin, rsv, payload = await peer.receive_frame()
+    assert (opcode, fin, rsv) == (OP_PING, True, 0)
+    assert len(payload) == 4
+    return payload
+
+
+async def test_pings_every_interval(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class, ping_interval=20, ping_timeout=10) as (
+        ws,
+        peer,
+    ):
+        payloads = set()
+        for i, rtt in enumerate([1, 3, 0.5], start=1):
+            payload = await receive_ping(peer)
+            assert trio.current_time() == 20 * i
+            payloads.add(payload)
+            await trio.sleep(rtt)
+            await peer.send_frame(OP_PONG, payload)
+            await trio.testing.wait_all_tasks_blocked()
+            assert ws.latency == rtt
+        assert len(payloads) == 3  # a fresh payload each time
+        assert ws.state is State.OPEN
+
+
+async def test_slow_pong_delays_the_next_ping(autojump_clock: trio.testing.MockClock) -> None:
+    # A pong slower than ping_interval: the next ping follows it at once.
+    async with open_connection(ServerConnection, ping_interval=5, ping_timeout=20) as (
+        ws,
+        peer,
+    ):
+        payload = await receive_ping(peer)
+        assert trio.current_time() == 5
+        await trio.sleep(12)
+        await peer.send_frame(OP_PONG, payload)
+        await receive_ping(peer)
+        assert trio.current_time() == 17
+        assert ws.latency == 12
+
+
+async def test_no_pong_fails_the_connection(
+    autojump_clock: trio.testing.MockClock,
+    connection_class: type[Connection],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="trio_ws")
+    async with open_connection(connection_class, ping_interval=20, ping_timeout=15) as (
+        ws,
+        peer,
+    ):
+
+        async def pending_recv() -> None:
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert trio.current_time() == 35
+            assert str(info.value) == KEEPALIVE_ERROR
+            assert info.value.code == 1011
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(pending_recv)
+            await receive_ping(peer)
+            assert trio.current_time() == 20
+            # Silence: at exactly ping_interval + ping_timeout, a close frame
+            # and the TCP close, with no close_timeout wait.
+            assert await peer.receive_frame() == (
+                OP_CLOSE,
+                True,
+                0,
+                close_payload(1011, "keepalive ping timeout"),
+            )
+            await peer.receive_eof()
+            assert trio.current_time() == 35
+        assert ws.state is State.CLOSED
+        assert ws.close_code == 1006
+        for operation in (ws.recv(), ws.send("x"), ws.ping(), ws.pong()):
+            with pytest.raises(ConnectionClosedError) as info:
+                await operation
+            assert str(info.value) == KEEPALIVE_ERROR
+            assert info.value.code == 1011
+    records = [r for r in caplog.records if "keepalive" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.INFO, f"keepalive ping timeout; failing connection {ws.id}")
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_no_pong_with_a_stuck_send(autojump_clock: trio.testing.MockClock) -> None:
+    # The peer stopped reading in the middle of a frame: no close frame can
+    # follow it, the transport closes at once.
+    async with open_connection(ClientConnection, ping_interval=20, ping_timeout=15) as (
+        ws,
+        peer,
+    ):
+        payload = await receive_ping(peer)
+        await peer.send_frame(OP_PONG, payload)
+        peer.stall_writes(3)
+
+        async def stuck() -> None:
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.send("stuck for good")
+            assert str(info.value) == KEEPALIVE_ERROR
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stuck)
+            await ws.wait_closed()
+        assert trio.current_time() == 55  # no ping could go out at 40
+        assert (await peer.stream.receive_some())[:2] == b"\x81\x8e"
+        await peer.receive_eof()
+
+
+async def test_ping_timeout_none_waits_for_the_pong(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection, ping_interval=10, ping_timeout=None) as (
+        ws,
+        peer,
+    ):
+        payload = await receive_ping(peer)
+        await trio.sleep(1000)
+        assert ws.state is State.OPEN
+        assert len(ws._pings) == 1  # one ping at a time, not one per interval
+        await peer.send_frame(OP_PONG, payload)
+        await receive_ping(peer)
+        assert trio.current_time() == 1010
+        assert ws.latency == 1000
+
+
+async def test_ping_interval_none_sends_no_pings(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection, ping_interval=None, ping_timeout=1) as (
+        ws,
+        peer,
+    ):
+        await trio.sleep(10_000)
+        await ws.send("first frame")
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"first frame")
+        assert ws.state is State.OPEN
+
+
+async def test_heartbeat_ends_with_the_connection(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection, ping_interval=10, ping_timeout=5) as (
+        ws,
+        peer,
+    ):
+        await peer.send_close(1000)
+        assert await peer.receive_frame() == (OP_CLOSE, True, 0, close_payload(1000))
+        await peer.receive_eof()
+        await trio.sleep(100)  # no ping, no error
+        assert ws.close_code == 1000
+
+
+async def test_pong_timeout_during_the_closing_handshake(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The pong deadline passes while aclose waits for the peer's close
+    # frame: close_timeout, not the keepalive, ends the connection.
+    async with open_connection(
+        ServerConnection, ping_interval=10, ping_timeout=5, close_timeout=20
+    ) as (ws, peer):
+        await receive_ping(peer)
+        await ws.aclose()
+        assert trio.current_time() == 30
+        assert await peer.receive_frame() == (OP_CLOSE, True, 0, close_payload(1000))
+        await peer.receive_eof()
+        assert ws.close_code == 1006
+
+
+# --- promise 8: a paused reader stops the pong clock ---------------------------------
+
+
+async def fill_queue(peer: Peer, count: int) -> None:
+    await peer.send(b"".join(peer.frame(OP_TEXT, str(i).encode()) for i in range(count)))
+
+
+async def test_pong_clock_stopped_while_paused_before_the_ping(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(
+        connection_class, ping_interval=10, ping_timeout=5, max_queue=2
+    ) as (ws, peer):
+        await fill_queue(peer, 2)  # the reader pauses at once
+        payload = await receive_ping(peer)
+        assert trio.current_time() == 10
+        await peer.send_frame(OP_PONG, payload)  # unread behind the messages
+        await trio.sleep(90)
+        assert ws.state is State.OPEN  # not held against the peer
+        assert await ws.recv() == "0"
+        assert await ws.recv() == "1"  # resumes reading: the pong arrives
+        await trio.testing.wait_all_tasks_blocked()
+        assert ws.latency == 90
+        assert ws.state is State.OPEN
+
+
+async def test_pong_clock_resumes_with_the_time_left(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(
+        ServerConnection, ping_interval=10, ping_timeout=5, max_queue=2
+    ) as (ws, peer):
+        await receive_ping(peer)
+        await trio.sleep(2)  # 3 seconds of ping_timeout left
+        await fill_queue(peer, 2)
+        await peer.send_frame(OP_TEXT, b"unread")
+        await trio.sleep(50)
+        assert ws.state is State.OPEN
+        assert trio.current_time() == 62
+        assert await ws.recv() == "0"
+        assert await ws.recv() == "1"  # the clock restarts with 3 seconds
+        await ws.wait_closed()
+        assert trio.current_time() == 65
+        assert await peer.receive_frame() == (
+            OP_CLOSE,
+            True,
+            0,
+            close_payload(1011, "keepalive ping timeout"),
+        )
+        assert await ws.recv() == "unread"  # messages that arrived are kept
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert str(info.value) == KEEPALIVE_ERROR
+
+
+async def test_pong_clock_starts_when_paused_reader_resumes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(
+        ServerConnection, ping_interval=10, ping_timeout=5, max_queue=1
+    ) as (ws, peer):
+        await fill_queue(peer, 1)
+        await receive_ping(peer)
+        await trio.sleep(40)
+        assert await ws.recv() == "0"
+        await ws.wait_closed()
+        assert trio.current_time() == 55  # resumed at 50, plus ping_timeout
