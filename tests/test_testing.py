@@ -357,6 +357,7 @@ async def test_fixture_silent_client(
     await silent_client.server.send("unheard")
     with pytest.raises(trio_ws.ConnectionClosedError):
         await silent_client.server.recv()
+    await silent_client.server.wait_closed()
     assert trio.current_time() == 40
     assert silent_client.server.close_code == 1006
 

@@ -30,6 +30,7 @@ from ._http import (
     Response as Response,
 )
 from ._protocol import State as State
+from ._reconnect import reconnect as reconnect, retryable as retryable
 from ._routing import Router as Router
 from ._server import (
     Server as Server,
@@ -69,6 +70,8 @@ __all__ = [
     "broadcast",
     "connect",
     "open_connection",
+    "reconnect",
+    "retryable",
     "serve",
     "serve_workers",
 ]

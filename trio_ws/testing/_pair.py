@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from .._client import ClientConnection, _open_on_stream
+from .._client import ClientConnection, _handshake
 from .._connection import ConnectionOptions
 from .._handshake import ClientHandshake
 from .._server import ServerConnection, serve
@@ -89,6 +89,27 @@ async def _hold(
         await ws.wait_closed()
     else:
         await handler(ws)
+
+
+async def _open_client(
+    stream: trio.abc.Stream,
+    handshake: ClientHandshake,
+    options: ConnectionOptions,
+    open_timeout: float | None,
+) -> ClientConnection:
+    """What :func:`trio_ws.connect` does once its stream is open."""
+    deadline = trio.current_time() + seconds(open_timeout)
+    try:
+        result = await _handshake(stream, handshake, deadline)
+    except BaseException:
+        await trio.aclose_forcefully(stream)
+        raise
+    ws = options.create(ClientConnection, stream)
+    ws.request = handshake.request
+    ws.response = handshake.response
+    ws.subprotocol = result.subprotocol
+    ws._open(result.extensions, result.trailing_data)
+    return ws
 
 
 @asynccontextmanager
@@ -189,9 +210,8 @@ async def open_connection_pair(
                 )
             )
             try:
-                deadline = trio.current_time() + seconds(open_timeout)
-                client = await _open_on_stream(
-                    client_transport, handshake, options, ClientConnection, deadline
+                client = await _open_client(
+                    client_transport, handshake, options, open_timeout
                 )
                 client._start(nursery)
                 pair = ConnectionPair(
