@@ -1,0 +1,199 @@
+"""Interoperability with the websockets library (its trio implementation).
+
+Their client runs against our server over the in-memory listener, under
+virtual time; our client runs against their server over loopback sockets,
+since their server logs the socket name of its listeners. Compression is on
+(the default of both) in both directions.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+
+import pytest
+import trio
+import websockets.exceptions
+import websockets.trio.client
+import websockets.trio.server
+
+from trio_ws import ConnectionClosedError, ConnectionClosedOK, ServerConnection, connect
+
+from .test_server import MemoryListener, echo, memory_network, start
+
+# Half incompressible, half very compressible: deflate runs on both.
+rng = random.Random(6455)
+LARGE_TEXT = (
+    "".join(rng.choice("abcdefghij") for _ in range(1_500_000)) + "x" * 1_500_000
+)
+LARGE_BINARY = rng.randbytes(1_500_000) + b"\x00" * 1_500_000
+MAX_SIZE = 2**22
+
+
+@pytest.fixture
+def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
+    return memory_network(monkeypatch)
+
+
+# --- Their client, our server ----------------------------------------------------
+
+
+async def test_their_client_our_server_messages(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    extensions: list[str] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        extensions.append(ws.request.headers["Sec-WebSocket-Extensions"])
+        await echo(ws)
+
+    await start(nursery, handler, listener, max_size=MAX_SIZE)
+    stream = await listener.connect()
+    async with websockets.trio.client.connect(
+        "ws://localhost/", stream=stream, max_size=MAX_SIZE
+    ) as theirs:
+        assert [ext.name for ext in theirs.protocol.extensions] == [
+            "permessage-deflate"
+        ]
+        await theirs.send("text ✓")
+        assert await theirs.recv() == "text ✓"
+        await theirs.send(b"\x00\x01\xff")
+        assert await theirs.recv() == b"\x00\x01\xff"
+        await theirs.send(LARGE_TEXT)
+        assert await theirs.recv() == LARGE_TEXT
+        await theirs.send(LARGE_BINARY)
+        assert await theirs.recv() == LARGE_BINARY
+        await theirs.send(["frag", "mented"])
+        assert await theirs.recv() == "fragmented"
+        assert await theirs.ping() is not None
+    assert extensions[0].startswith("permessage-deflate")
+    assert theirs.close_code == 1000
+
+
+async def test_their_client_close_code_reaches_our_handler(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    closed: list[BaseException] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosedError as exc:
+            closed.append(exc)
+
+    await start(nursery, handler, listener)
+    stream = await listener.connect()
+    async with websockets.trio.client.connect(
+        "ws://localhost/", stream=stream
+    ) as theirs:
+        await theirs.aclose(4000, "bye")
+    await trio.testing.wait_all_tasks_blocked()
+    assert [str(exc) for exc in closed] == [
+        "received 4000 (private use) bye; then sent 4000 (private use) bye"
+    ]
+
+
+async def test_our_server_close_code_reaches_their_client(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.aclose(4001, "custom")
+
+    await start(nursery, handler, listener)
+    stream = await listener.connect()
+    async with websockets.trio.client.connect(
+        "ws://localhost/", stream=stream
+    ) as theirs:
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await theirs.recv()
+    assert info.value.rcvd is not None
+    assert (info.value.rcvd.code, info.value.rcvd.reason) == (4001, "custom")
+
+
+async def test_our_handler_failure_reaches_their_client_as_1011(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    async def handler(ws: ServerConnection) -> None:
+        raise RuntimeError("handler bug")
+
+    await start(nursery, handler, listener)
+    stream = await listener.connect()
+    async with websockets.trio.client.connect(
+        "ws://localhost/", stream=stream
+    ) as theirs:
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await theirs.recv()
+    assert info.value.rcvd is not None
+    assert info.value.rcvd.code == 1011
+
+
+# --- Our client, their server ----------------------------------------------------
+
+
+async def their_echo(ws: websockets.trio.server.ServerConnection) -> None:
+    # recv() rather than `async for`: their iterator is an async generator,
+    # which leaving by an exception would leave unfinalized.
+    while True:
+        try:
+            message = await ws.recv()
+        except websockets.exceptions.ConnectionClosedOK:
+            return
+        if message == "close 4002":
+            await ws.aclose(4002, "as asked")
+            return
+        if message == "raise":
+            raise RuntimeError("their handler bug")
+        await ws.send(message)
+
+
+async def test_our_client_their_server() -> None:
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            server = await nursery.start(
+                functools.partial(
+                    websockets.trio.server.serve,
+                    their_echo,
+                    0,
+                    host="127.0.0.1",
+                    max_size=MAX_SIZE,
+                )
+            )
+            port = server.listeners[0].socket.getsockname()[1]
+            uri = f"ws://127.0.0.1:{port}/"
+            async with connect(uri, max_size=MAX_SIZE) as ws:
+                assert ws.response is not None
+                assert ws.response.headers["Sec-WebSocket-Extensions"].startswith(
+                    "permessage-deflate"
+                )
+                await ws.send("text ✓")
+                assert await ws.recv() == "text ✓"
+                await ws.send(b"\x00\x01\xff")
+                assert await ws.recv() == b"\x00\x01\xff"
+                await ws.send(LARGE_TEXT)
+                assert await ws.recv() == LARGE_TEXT
+                await ws.send(LARGE_BINARY)
+                assert await ws.recv() == LARGE_BINARY
+                await ws.send(["frag", "mented"])
+                assert await ws.recv() == "fragmented"
+                assert await ws.ping() >= 0
+
+            async with connect(uri) as ws:
+                await ws.send("close 4002")
+                with pytest.raises(ConnectionClosedError) as closed:
+                    await ws.recv()
+            assert str(closed.value) == (
+                "received 4002 (private use) as asked; then sent 4002 (private use) as asked"
+            )
+
+            async with connect(uri) as ws:
+                await ws.send("raise")
+                with pytest.raises(ConnectionClosedError) as closed:
+                    await ws.recv()
+            assert closed.value.code == 1011
+
+            async with connect(uri) as ws:
+                await ws.aclose(1001)
+                with pytest.raises(ConnectionClosedOK):
+                    await ws.recv()
+            await server.aclose()
