@@ -9,16 +9,26 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 from . import report
-from .libs import LIBRARIES, LibraryUnavailable, load
+from .libs import LIBRARIES, VARIANT_OF, LibraryUnavailable, load, split_variant
 from .profiling import PROFILERS, print_report, resolve
-from .runner import Measurement, Profile, measure, medians, run_all, to_json
+from .runner import (
+    VARIANT_PATHS,
+    Measurement,
+    Profile,
+    measure,
+    medians,
+    run_all,
+    to_json,
+)
 from .scenarios import SCENARIOS, Case, build_cases
 
 
@@ -47,14 +57,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--library",
         action="append",
-        choices=list(LIBRARIES),
-        help="run only this library (repeatable)",
+        metavar="NAME",
+        help=f"run only this library: {', '.join(LIBRARIES)} or trio_ws@LABEL "
+        "(see --variant); repeatable",
     )
     p.add_argument(
         "--repeat",
         type=int,
         help="repetitions per measurement "
         "(default 3, or 1 with --quick); medians are reported",
+    )
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=PATH",
+        help="also run trio_ws imported from the source tree PATH, as row "
+        "trio_ws@LABEL (repeatable; e.g. a branch's git worktree)",
     )
     p.add_argument("--json", metavar="FILE", help="write raw results to FILE")
     p.add_argument(
@@ -90,9 +109,50 @@ def _progress(done: int, total: int, m: Measurement) -> None:
     )
 
 
+def _variants(specs: list[str]) -> dict[str, str]:
+    """``LABEL=PATH`` options -> {``trio_ws@LABEL``: absolute PATH}."""
+    variants = {}
+    for spec in specs:
+        label, sep, path = spec.partition("=")
+        if not sep or not label or not path or "@" in label:
+            raise SystemExit(f"--variant wants LABEL=PATH, got {spec!r}")
+        tree = Path(path).resolve()
+        if not (tree / VARIANT_OF / "__init__.py").is_file():
+            raise SystemExit(f"--variant {spec}: no {VARIANT_OF}/ package in {tree}")
+        variants[f"{VARIANT_OF}@{label}"] = str(tree)
+    return variants
+
+
+def _tree_version(path: str) -> str:
+    """The git commit of a variant's tree, ``+`` if its package has local changes."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", path, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", path, "status", "--porcelain", "--", VARIANT_OF],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"{VARIANT_OF} from {path}"
+    return (
+        f"{VARIANT_OF} from {path} at {rev}{'+' if dirty else ''} (comparable settings)"
+    )
+
+
 def _available(names: list[str]) -> tuple[list[str], dict[str, str], list[str]]:
     found, versions, notes = [], {}, []
     for name in names:
+        if name in VARIANT_PATHS:
+            # Loaded in the children only: this process has its own trio_ws.
+            versions[name] = _tree_version(VARIANT_PATHS[name])
+            found.append(name)
+            continue
         try:
             versions[name] = load(name).version()
             found.append(name)
@@ -124,7 +184,17 @@ def _profile(args: argparse.Namespace, libraries: list[str], cases: list[Case]) 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     scenarios = args.scenario or list(SCENARIOS)
+    VARIANT_PATHS.update(_variants(args.variant))
+    for name in args.library or ():
+        if split_variant(name)[0] not in LIBRARIES or (
+            "@" in name and name not in VARIANT_PATHS
+        ):
+            print(f"unknown library {name!r}", file=sys.stderr)
+            return 2
     requested = args.library or (["trio_ws"] if args.profile else list(LIBRARIES))
+    # Variants come right after trio_ws (or last), in the order given.
+    at = requested.index(VARIANT_OF) + 1 if VARIANT_OF in requested else len(requested)
+    requested[at:at] = [v for v in VARIANT_PATHS if v not in requested]
     repeat = args.repeat or (1 if args.quick else 3)
     libraries, versions, notes = _available(requested)
     for note in notes:

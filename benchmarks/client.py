@@ -41,6 +41,9 @@ async def run_case(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.client")
     parser.add_argument("--library", required=True)
+    parser.add_argument(
+        "--path", help="import the library from this source tree first (variants)"
+    )
     parser.add_argument("--host", default="127.0.0.1", type=check_loopback)
     parser.add_argument("--port", required=True, type=int)
     parser.add_argument("--scenario", required=True, choices=sorted(CLIENTS))
@@ -48,6 +51,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--profile-out")
     parser.add_argument("--profiler", default="auto", choices=PROFILERS)
     args = parser.parse_args(argv)
+    if args.path:
+        sys.path.insert(0, args.path)
     try:
         adapter = load(args.library)
         params = json.loads(args.params)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .libs import FLOOR, WEBSOCKETS
+from .scenarios import CPU_KEY
 
 if TYPE_CHECKING:
     from .runner import Measurement
@@ -107,6 +108,44 @@ def summary_tables(cases: list[Case], libraries: list[str], med: Medians) -> lis
             rows.append(row)
         _table(lines, header, rows)
         lines.append("")
+    lines += _cpu_summary(cases, libraries, med)
+    return lines
+
+
+def _cpu_summary(cases: list[Case], libraries: list[str], med: Medians) -> list[str]:
+    """CPU per operation of both processes, as a ratio to the floor's.
+
+    The rates above depend on how the two processes share the cores with
+    whatever else runs; CPU time counts only the work done, so this table is
+    the steadier comparison on a busy machine.
+    """
+    timed = [c for c in cases if any(m.key == CPU_KEY for m in c.metrics)]
+    if FLOOR not in libraries or not timed:
+        return []
+    lines = [
+        "### Summary: CPU time per operation (client + server) vs floor",
+        "",
+        (
+            "µs of CPU per round trip (rtt, fanout) or per message (stream), "
+            "both processes together, and as a ratio to the floor's (↓: lower "
+            f"is better; 0.9{TIMES} the floor's speed is 1.11{TIMES} its CPU)."
+        ),
+        "",
+    ]
+    rows = []
+    for library in libraries:
+        row = [library]
+        for case in timed:
+            stats = med.get((case.name, library), {}).get(CPU_KEY)
+            ref = med.get((case.name, FLOOR), {}).get(CPU_KEY)
+            row.append(
+                NONE
+                if stats is None
+                else f"{_fmt(stats[0], 1)} ({_ratio(stats[0], ref)})"
+            )
+        rows.append(row)
+    _table(lines, ["library", *(c.name for c in timed)], rows)
+    lines.append("")
     return lines
 
 

@@ -29,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 START_TIMEOUT = 30.0
 
+#: ``trio_ws@LABEL`` -> the source tree its children import trio_ws from.
+VARIANT_PATHS: dict[str, str] = {}
+
 
 class ChildError(Exception):
     """A child process failed, timed out or broke the line protocol."""
@@ -52,6 +55,15 @@ class Profile:
     side: str
     profiler: str
     out: str
+
+
+def read_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (clock-tick resolution)."""
+    with open(f"/proc/{pid}/stat") as f:
+        # Fields after the parenthesised command name; utime and stime are
+        # fields 14 and 15 of the whole line.
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def read_vmrss_kib(pid: int) -> int:
@@ -149,15 +161,25 @@ def _server_memory(server: Child, settle: float, expect_active: int) -> int:
             )
 
 
+def _add_cpu(metrics: dict[str, float], server: Child, start: float) -> None:
+    """Server CPU per operation since ``start``, and the sum of both processes."""
+    count = metrics["count"]
+    server_us = (read_cpu_seconds(server.proc.pid) - start) / count * 1e6
+    metrics["server_cpu_us"] = server_us
+    metrics["cpu_us"] = metrics["client_cpu_us"] + server_us
+
+
 def measure(
     library: str, case: Case, rep: int, profile: Profile | None = None
 ) -> Measurement:
     """Run one case for one library in a fresh pair of processes."""
     result = Measurement(library, case.name, case.scenario, rep)
     started = time.monotonic()
+    path = VARIANT_PATHS.get(library)
+    lib_args = ["--library", library] + (["--path", path] if path else [])
     server = Child(
         "benchmarks.server",
-        ["--library", library, "--host", HOST, "--port", "0"],
+        [*lib_args, "--host", HOST, "--port", "0"],
         profile if profile is not None and profile.side == "server" else None,
     )
     try:
@@ -165,8 +187,7 @@ def measure(
         client = Child(
             "benchmarks.client",
             [
-                "--library",
-                library,
+                *lib_args,
                 "--host",
                 HOST,
                 "--port",
@@ -181,15 +202,20 @@ def measure(
         try:
             extra: dict[str, float] = {}
             baseline = 0
+            server_cpu: float | None = None
             end = time.monotonic() + case.timeout
             while True:
                 msg = client.read(max(0.1, end - time.monotonic()))
                 if "result" in msg:
                     result.metrics = {**msg["result"], **extra}
+                    if server_cpu is not None:
+                        _add_cpu(result.metrics, server, server_cpu)
                     break
                 if "error" in msg:
                     raise ChildError(msg["error"] + client.stderr_tail())
-                if msg.get("sync") == "baseline":
+                if msg.get("sync") == "timing":
+                    server_cpu = read_cpu_seconds(server.proc.pid)
+                elif msg.get("sync") == "baseline":
                     baseline = _server_memory(server, case.params["settle"], 0)
                 elif msg.get("sync") == "open":
                     n = int(msg["connections"])

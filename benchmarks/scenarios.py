@@ -19,15 +19,23 @@ class Metric:
     digits: int = 0
 
 
+#: CPU time of both processes (client + server) per operation: unlike the
+#: rates, it barely moves when other work shares the machine's cores.
+CPU_KEY = "cpu_us"
 RTT_METRICS = (
     Metric("round_trips_per_s", "round trips/s", True),
     Metric("us_per_round_trip", "µs/round trip", False, 1),
+    Metric(CPU_KEY, "CPU µs/round trip", False, 1),
 )
 STREAM_METRICS = (
     Metric("mb_per_s", "MB/s", True, 1),
     Metric("messages_per_s", "messages/s", True),
+    Metric(CPU_KEY, "CPU µs/message", False, 1),
 )
-FANOUT_METRICS = (Metric("messages_per_s", "messages/s (all connections)", True),)
+FANOUT_METRICS = (
+    Metric("messages_per_s", "messages/s (all connections)", True),
+    Metric(CPU_KEY, "CPU µs/round trip", False, 1),
+)
 CONNS_METRICS = (
     Metric("server_kib_per_conn", "server KiB/connection", False, 1),
     Metric("handshakes_per_s", "handshakes/s", True),

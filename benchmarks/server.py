@@ -75,12 +75,17 @@ async def serve(adapter: Adapter, host: str, port: int, max_seconds: float) -> N
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.server")
     parser.add_argument("--library", required=True)
+    parser.add_argument(
+        "--path", help="import the library from this source tree first (variants)"
+    )
     parser.add_argument("--host", default="127.0.0.1", type=check_loopback)
     parser.add_argument("--port", default=0, type=int)
     parser.add_argument("--max-seconds", default=900.0, type=float)
     parser.add_argument("--profile-out")
     parser.add_argument("--profiler", default="auto", choices=PROFILERS)
     args = parser.parse_args(argv)
+    if args.path:
+        sys.path.insert(0, args.path)
     adapter = load(args.library)
     run_profiled(
         lambda: trio.run(serve, adapter, args.host, args.port, args.max_seconds),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -64,6 +64,8 @@ async def client_rtt(lib: Adapter, base: str, p: dict[str, Any], sync: Sync) -> 
             await send(message)
             await recv()
         max_count, count, reply = p["max_count"], 0, message
+        await sync("timing", {})
+        cpu = process_time()
         start = perf_counter()
         deadline = start + p["duration"]
         while count < max_count:
@@ -73,11 +75,13 @@ async def client_rtt(lib: Adapter, base: str, p: dict[str, Any], sync: Sync) -> 
             if perf_counter() >= deadline:
                 break
         elapsed = perf_counter() - start
+        cpu = process_time() - cpu
     if reply != message:
         raise AssertionError(f"echo mismatch: {reply!r}")
     return {
         "round_trips_per_s": count / elapsed,
         "us_per_round_trip": elapsed / count * 1e6,
+        "client_cpu_us": cpu / count * 1e6,
         "count": count,
     }
 
@@ -94,6 +98,8 @@ async def client_stream(
         await send(END)
         await conn.recv()
         max_count, count = p["max_count"], 0
+        await sync("timing", {})
+        cpu = process_time()
         start = perf_counter()
         deadline = start + p["duration"]
         while count < max_count:
@@ -104,6 +110,7 @@ async def client_stream(
         await send(END)
         ack = await conn.recv()
         elapsed = perf_counter() - start
+        cpu = process_time() - cpu
     assert isinstance(ack, str)
     got_count, got_bytes = map(int, ack.split())
     if (got_count, got_bytes) != (count, count * size):
@@ -111,6 +118,7 @@ async def client_stream(
     return {
         "mb_per_s": count * size / elapsed / 1e6,
         "messages_per_s": count / elapsed,
+        "client_cpu_us": cpu / count * 1e6,
         "count": count,
     }
 
@@ -178,15 +186,22 @@ async def client_fanout(
             nursery.start_soon(worker)
         with trio.fail_after(60):
             await fleet.all_connected.wait()
+        await sync("timing", {})
+        cpu = process_time()
         start = perf_counter()
         fleet.deadline = start + p["duration"]
         fleet.go.set()
         with trio.fail_after(p["duration"] + 60):
             await fleet.all_done.wait()
+        cpu = process_time() - cpu
         nursery.cancel_scope.deadline = trio.current_time() + 30  # bound the closing
     elapsed = max(fleet.ends) - start
     total = sum(fleet.counts)
-    return {"messages_per_s": total / elapsed, "count": total}
+    return {
+        "messages_per_s": total / elapsed,
+        "client_cpu_us": cpu / total * 1e6,
+        "count": total,
+    }
 
 
 async def client_conns(
