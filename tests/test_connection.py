@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import ssl
 import sys
@@ -23,8 +24,9 @@ from trio_ws import (
     ServerConnection,
     State,
 )
+from trio_ws._connection import ConnectionOptions
 
-from .conftest import open_connection
+from .conftest import Peer, open_connection
 from .helpers import (
     MASK,
     OP_BINARY,
@@ -40,7 +42,10 @@ from .helpers import (
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import BaseExceptionGroup
 
-def close_frame(code: int | None = 1000, reason: str = "") -> tuple[int, bool, int, bytes]:
+
+def close_frame(
+    code: int | None = 1000, reason: str = ""
+) -> tuple[int, bool, int, bytes]:
     payload = b"" if code is None else close_payload(code, reason)
     return (OP_CLOSE, True, 0, payload)
 
@@ -67,26 +72,32 @@ async def closed_error(ws: Connection) -> ConnectionClosed:
 )
 async def test_send_one_frame(
     autojump_clock: trio.testing.MockClock,
-    connection_class: type[Connection], message: object, expected: object
+    connection_class: type[Connection],
+    message: object,
+    expected: object,
 ) -> None:
     async with open_connection(connection_class) as (ws, peer):
         await ws.send(message)  # type: ignore[arg-type]
         assert await peer.receive_frame() == expected
 
 
-async def test_send_text_frame_bytes_exactly(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_text_frame_bytes_exactly(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         await ws.send("Hello")
         assert await peer.stream.receive_some(7) == b"\x81\x05Hello"  # RFC 6455 5.7
 
 
-async def test_send_iterable_fragments(autojump_clock: trio.testing.MockClock, connection_class: type[Connection]) -> None:
+async def test_send_iterable_fragments(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
     async with open_connection(connection_class) as (ws, peer):
         await ws.send(["Hel", "lo", " you"])
         assert await peer.receive_frame() == (OP_TEXT, False, 0, b"Hel")
         assert await peer.receive_frame() == (OP_CONT, False, 0, b"lo")
         assert await peer.receive_frame() == (OP_CONT, True, 0, b" you")
-        await ws.send((b for b in [b"\x01", bytearray(b"\x02"), memoryview(b"\x03")]))
+        await ws.send(b for b in [b"\x01", bytearray(b"\x02"), memoryview(b"\x03")])
         assert await peer.receive_frame() == (OP_BINARY, False, 0, b"\x01")
         assert await peer.receive_frame() == (OP_CONT, False, 0, b"\x02")
         assert await peer.receive_frame() == (OP_CONT, True, 0, b"\x03")
@@ -97,7 +108,9 @@ async def test_send_iterable_fragments(autojump_clock: trio.testing.MockClock, c
         assert await peer.receive_frame() == (OP_TEXT, True, 0, b"after")
 
 
-async def test_send_async_iterable_fragments(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_async_iterable_fragments(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def fragments() -> AsyncIterator[str]:
         yield "a"
         await trio.sleep(1)
@@ -111,7 +124,9 @@ async def test_send_async_iterable_fragments(autojump_clock: trio.testing.MockCl
 
 
 @pytest.mark.parametrize("message", [42, None, {"a": "b"}, 1.5])
-async def test_send_unsupported_type(autojump_clock: trio.testing.MockClock, message: object) -> None:
+async def test_send_unsupported_type(
+    autojump_clock: trio.testing.MockClock, message: object
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         with pytest.raises(TypeError, match="message has an unsupported type"):
             await ws.send(message)  # type: ignore[arg-type]
@@ -128,8 +143,7 @@ async def test_send_unsupported_type(autojump_clock: trio.testing.MockClock, mes
     ],
 )
 async def test_send_bad_fragments_before_any_is_sent(
-    autojump_clock: trio.testing.MockClock,
-    fragments: list[object], error: str
+    autojump_clock: trio.testing.MockClock, fragments: list[object], error: str
 ) -> None:
     # Nothing reached the peer yet: the connection stays usable.
     async with open_connection(ServerConnection) as (ws, peer):
@@ -146,14 +160,22 @@ REASON = "error while sending a fragmented message"
 @pytest.mark.parametrize(
     ("fragments", "error"),
     [
-        (["a", "b", b"c"], "fragments of one message must be all str or all bytes-like"),
-        ([b"a", b"b", "c"], "fragments of one message must be all str or all bytes-like"),
+        (
+            ["a", "b", b"c"],
+            "fragments of one message must be all str or all bytes-like",
+        ),
+        (
+            [b"a", b"b", "c"],
+            "fragments of one message must be all str or all bytes-like",
+        ),
         (["a", "b", 3], "fragment has an unsupported type: int"),
     ],
 )
 async def test_send_bad_fragment_after_the_first_fails_with_1011(
     autojump_clock: trio.testing.MockClock,
-    connection_class: type[Connection], fragments: list[object], error: str
+    connection_class: type[Connection],
+    fragments: list[object],
+    error: str,
 ) -> None:
     async with open_connection(connection_class) as (ws, peer):
         with pytest.raises(TypeError, match=error):
@@ -166,11 +188,16 @@ async def test_send_bad_fragment_after_the_first_fails_with_1011(
         assert ws.state is State.CLOSED
         with pytest.raises(ConnectionClosedError) as info:
             await ws.send("more")
-        assert str(info.value) == f"sent 1011 (internal error) {REASON}; no close frame received"
+        assert (
+            str(info.value)
+            == f"sent 1011 (internal error) {REASON}; no close frame received"
+        )
         assert info.value.code == 1011
 
 
-async def test_send_iterable_error_after_the_first_fragment_fails_with_1011(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_iterable_error_after_the_first_fragment_fails_with_1011(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     def fragments() -> object:
         yield "a"
         yield "b"
@@ -184,7 +211,9 @@ async def test_send_iterable_error_after_the_first_fragment_fails_with_1011(auto
         await peer.receive_eof()
 
 
-async def test_send_cancelled_between_fragments_fails_with_1011(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_cancelled_between_fragments_fails_with_1011(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def fragments() -> AsyncIterator[bytes]:
         yield b"a"
         yield b"b"
@@ -200,7 +229,9 @@ async def test_send_cancelled_between_fragments_fails_with_1011(autojump_clock: 
         assert isinstance(await closed_error(ws), ConnectionClosedError)
 
 
-async def test_send_fragments_after_the_peer_closed(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_fragments_after_the_peer_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # The peer's close frame arrives between two fragments: the message
     # cannot be finished, the closing handshake already answered it.
     async def fragments() -> AsyncIterator[str]:
@@ -219,7 +250,9 @@ async def test_send_fragments_after_the_peer_closed(autojump_clock: trio.testing
         await peer.receive_eof()
 
 
-async def test_concurrent_sends_never_interleave(autojump_clock: trio.testing.MockClock) -> None:
+async def test_concurrent_sends_never_interleave(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def slow(*parts: str) -> AsyncIterator[str]:
         for part in parts:
             yield part
@@ -243,7 +276,9 @@ async def test_concurrent_sends_never_interleave(autojump_clock: trio.testing.Mo
         assert trio.current_time() == 5
 
 
-async def test_ping_may_slip_between_fragments(autojump_clock: trio.testing.MockClock) -> None:
+async def test_ping_may_slip_between_fragments(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # RFC 6455 5.4: control frames may be injected in a fragmented message.
     gate = trio.Event()
 
@@ -282,7 +317,9 @@ async def test_send_cancelled_before(autojump_clock: trio.testing.MockClock) -> 
         assert ws.state is State.OPEN
 
 
-async def test_send_cancelled_while_waiting_for_another_send(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_cancelled_while_waiting_for_another_send(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     gate = trio.Event()
 
     async def fragments() -> AsyncIterator[str]:
@@ -306,7 +343,9 @@ async def test_send_cancelled_while_waiting_for_another_send(autojump_clock: tri
         ]
 
 
-async def test_send_cancelled_mid_frame_aborts(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_cancelled_mid_frame_aborts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # Promise 2: a partial frame is never followed by other data.
     async with open_connection(ServerConnection) as (ws, peer):
         peer.stall_writes(3)
@@ -336,7 +375,9 @@ async def test_send_transport_broken(autojump_clock: trio.testing.MockClock) -> 
         assert ws.close_code == 1006
 
 
-async def test_send_after_normal_closure(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_after_normal_closure(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         await peer.send_close(1000, "done")
         assert await peer.receive_frame() == close_frame(1000, "done")
@@ -344,10 +385,14 @@ async def test_send_after_normal_closure(autojump_clock: trio.testing.MockClock)
         for operation in (ws.send("x"), ws.send(["x", "y"]), ws.ping(), ws.pong()):
             with pytest.raises(ConnectionClosedOK) as info:
                 await operation
-            assert str(info.value) == "received 1000 (OK) done; then sent 1000 (OK) done"
+            assert (
+                str(info.value) == "received 1000 (OK) done; then sent 1000 (OK) done"
+            )
 
 
-async def test_send_while_closing_waits_for_the_outcome(autojump_clock: trio.testing.MockClock) -> None:
+async def test_send_while_closing_waits_for_the_outcome(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def answer() -> None:
         await trio.sleep(3)
         await peer.send_close(1000)
@@ -462,7 +507,9 @@ async def test_recv_timeout_racing_a_message_loses_nothing(
 
 @pytest.mark.parametrize("code", [1000, 1001])
 async def test_async_for_ends_after_normal_closure(
-    autojump_clock: trio.testing.MockClock, connection_class: type[Connection], code: int
+    autojump_clock: trio.testing.MockClock,
+    connection_class: type[Connection],
+    code: int,
 ) -> None:
     async with open_connection(connection_class) as (ws, peer):
         await peer.send(
@@ -490,11 +537,14 @@ async def test_async_for_raises_after_abnormal_closure(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
-        await peer.send(peer.frame(OP_TEXT, b"a") + peer.frame(OP_CLOSE, close_payload(1011, "oops")))
+        await peer.send(
+            peer.frame(OP_TEXT, b"a")
+            + peer.frame(OP_CLOSE, close_payload(1011, "oops"))
+        )
         received = []
         with pytest.raises(ConnectionClosedError) as info:
             async for message in ws:
-                received.append(message)
+                received.append(message)  # noqa: PERF401 - keeps what came before the error
         assert received == ["a"]
         assert str(info.value) == (
             "received 1011 (internal error) oops; then sent 1011 (internal error) oops"
@@ -529,7 +579,9 @@ async def test_messages_before_ping_survive_a_failed_pong(
     async with open_connection(connection_class) as (ws, peer):
         await peer.stream.receive_stream.aclose()  # type: ignore[attr-defined]
         await peer.send(
-            peer.frame(OP_TEXT, b"a") + peer.frame(OP_PING, b"?") + peer.frame(OP_TEXT, b"b")
+            peer.frame(OP_TEXT, b"a")
+            + peer.frame(OP_PING, b"?")
+            + peer.frame(OP_TEXT, b"b")
         )
         await ws.wait_closed()
         assert await ws.recv() == "a"
@@ -582,12 +634,21 @@ async def test_ping_payloads(autojump_clock: trio.testing.MockClock) -> None:
 
 async def test_ping_payload_too_long(autojump_clock: trio.testing.MockClock) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
-        with pytest.raises(ValueError, match="ping and pong payloads are at most 125 bytes"):
+        with pytest.raises(
+            ValueError, match="ping and pong payloads are at most 125 bytes"
+        ):
             await ws.ping(b"x" * 126)
-        with pytest.raises(ValueError, match="ping and pong payloads are at most 125 bytes"):
+        with pytest.raises(
+            ValueError, match="ping and pong payloads are at most 125 bytes"
+        ):
             await ws.pong("é" * 63)
         await ws.send("nothing else was sent")
-        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"nothing else was sent")
+        assert await peer.receive_frame() == (
+            OP_TEXT,
+            True,
+            0,
+            b"nothing else was sent",
+        )
 
 
 async def test_pong_acknowledges_earlier_pings(
@@ -617,7 +678,28 @@ async def test_pong_acknowledges_earlier_pings(
         assert ws.latency == 3
 
 
-async def test_unsolicited_pong_is_ignored(autojump_clock: trio.testing.MockClock) -> None:
+async def test_several_pongs_in_one_read(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    rtts: list[float] = []
+
+    async def ping(payload: bytes) -> None:
+        rtts.append(await ws.ping(payload))
+
+    async with open_connection(ServerConnection) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ping, b"1")
+            await trio.sleep(1)
+            nursery.start_soon(ping, b"2")
+            await trio.sleep(1)
+            await peer.send(peer.frame(OP_PONG, b"1") + peer.frame(OP_PONG, b"2"))
+        assert sorted(rtts) == [1, 2]
+        assert ws.latency == 1
+
+
+async def test_unsolicited_pong_is_ignored(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def unsolicited_then_answer() -> None:
         await trio.sleep(1)
         await peer.send_frame(OP_PONG, b"unsolicited")
@@ -635,7 +717,9 @@ async def test_ping_same_payload_twice(autojump_clock: trio.testing.MockClock) -
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ws.ping, b"same")
             await trio.testing.wait_all_tasks_blocked()
-            with pytest.raises(RuntimeError, match="already waiting for a pong with the same data"):
+            with pytest.raises(
+                RuntimeError, match="already waiting for a pong with the same data"
+            ):
                 await ws.ping(b"same")
             await peer.send_frame(OP_PONG, b"same")
         # Only one ping went out; once answered, the payload is free again.
@@ -671,7 +755,9 @@ async def test_ping_cancelled_while_waiting_for_the_pong(
         assert ws.latency == 1
 
 
-async def test_ping_cancelled_mid_frame_aborts(autojump_clock: trio.testing.MockClock) -> None:
+async def test_ping_cancelled_mid_frame_aborts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         peer.stall_writes(1)
         with trio.move_on_after(1):
@@ -704,7 +790,7 @@ async def test_ping_interrupted_by_closure(
 async def test_ping_from_the_peer_is_answered(
     autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
 ) -> None:
-    async with open_connection(connection_class) as (ws, peer):
+    async with open_connection(connection_class) as (_ws, peer):
         await peer.send_frame(OP_PING, b"echo me")
         assert await peer.receive_frame() == (OP_PONG, True, 0, b"echo me")
         await peer.send(peer.frame(OP_PING) + peer.frame(OP_PING, b"2"))
@@ -734,7 +820,9 @@ async def test_pong_cancelled_before(autojump_clock: trio.testing.MockClock) -> 
         assert await peer.receive_frame() == (OP_PONG, True, 0, b"kept")
 
 
-async def test_pong_cancelled_mid_frame_aborts(autojump_clock: trio.testing.MockClock) -> None:
+async def test_pong_cancelled_mid_frame_aborts(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         peer.stall_writes(1)
         with trio.move_on_after(1):
@@ -747,7 +835,9 @@ async def test_pong_cancelled_mid_frame_aborts(autojump_clock: trio.testing.Mock
 # --- closing handshake -------------------------------------------------------------
 
 
-async def test_aclose_initiated_by_a_server(autojump_clock: trio.testing.MockClock) -> None:
+async def test_aclose_initiated_by_a_server(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ws.aclose, 4000, "app says bye")
@@ -765,11 +855,16 @@ async def test_aclose_initiated_by_a_server(autojump_clock: trio.testing.MockClo
         assert ws.close_reason == "ok"
         error = await closed_error(ws)
         assert isinstance(error, ConnectionClosedError)  # 4000 is not a normal closure
-        assert str(error) == "sent 4000 (private use) app says bye; then received 1000 (OK) ok"
+        assert (
+            str(error)
+            == "sent 4000 (private use) app says bye; then received 1000 (OK) ok"
+        )
         assert error.__cause__ is None
 
 
-async def test_aclose_initiated_by_a_client(autojump_clock: trio.testing.MockClock) -> None:
+async def test_aclose_initiated_by_a_client(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ClientConnection) as (ws, peer):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ws.aclose)
@@ -846,7 +941,9 @@ async def test_aclose_silent_peer_close_timeout(
         assert str(error) == "sent 1001 (going away); no close frame received"
 
 
-async def test_aclose_without_close_timeout_waits(autojump_clock: trio.testing.MockClock) -> None:
+async def test_aclose_without_close_timeout_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def answer() -> None:
         await trio.sleep(1000)
         await peer.send_close(1000)
@@ -859,7 +956,9 @@ async def test_aclose_without_close_timeout_waits(autojump_clock: trio.testing.M
         assert ws.close_code == 1000
 
 
-async def test_aclose_behind_a_stuck_send(autojump_clock: trio.testing.MockClock) -> None:
+async def test_aclose_behind_a_stuck_send(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # close_timeout bounds the wait for the write lock too.
     async with open_connection(ServerConnection, close_timeout=5) as (ws, peer):
         peer.stall_writes(2)
@@ -972,10 +1071,15 @@ async def test_close_on_exit(
     autojump_clock: trio.testing.MockClock, raised: BaseException | None, code: int
 ) -> None:
     peer = None
-    with pytest.raises(BaseException) if raised is not None else contextlib.nullcontext():
-        async with open_connection(ServerConnection, close_timeout=2) as (ws, peer):
+    expected = (
+        contextlib.nullcontext() if raised is None else pytest.raises(type(raised))
+    )
+    with expected as info:
+        async with open_connection(ServerConnection, close_timeout=2) as (_ws, peer):
             if raised is not None:
                 raise raised
+    if isinstance(raised, Exception):
+        assert info.value is raised  # as itself, not in a group  # type: ignore[union-attr]
     assert peer is not None
     assert await peer.receive_frame() == close_frame(code)
     await peer.receive_eof()
@@ -1034,16 +1138,22 @@ async def test_eof_without_close_frame(
         assert isinstance(info.value.__cause__, EOFError)
 
 
-async def test_eof_in_the_middle_of_a_message(autojump_clock: trio.testing.MockClock) -> None:
+async def test_eof_in_the_middle_of_a_message(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
-        await peer.send(peer.frame(OP_TEXT, b"part", fin=False) + peer.frame(OP_TEXT)[:1])
+        await peer.send(
+            peer.frame(OP_TEXT, b"part", fin=False) + peer.frame(OP_TEXT)[:1]
+        )
         await peer.stream.aclose()
         error = await closed_error(ws)
         assert str(error) == "no close frame received or sent"
         assert isinstance(error.__cause__, EOFError)
 
 
-async def test_eof_after_our_close_frame(autojump_clock: trio.testing.MockClock) -> None:
+async def test_eof_after_our_close_frame(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     async def drop() -> None:
         assert await peer.receive_frame() == close_frame(1000)
         await trio.sleep(1)
@@ -1085,7 +1195,9 @@ async def test_max_size(
     autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
 ) -> None:
     async with open_connection(connection_class, max_size=10) as (ws, peer):
-        await peer.send(peer.frame(OP_TEXT, b"x" * 10) + peer.frame(OP_BINARY, b"y" * 11))
+        await peer.send(
+            peer.frame(OP_TEXT, b"x" * 10) + peer.frame(OP_BINARY, b"y" * 11)
+        )
         assert await peer.receive_frame() == close_frame(1009, "message over 10 bytes")
         await peer.receive_eof()
         assert trio.current_time() == 0
@@ -1105,12 +1217,21 @@ async def test_max_size_none(autojump_clock: trio.testing.MockClock) -> None:
         assert await ws.recv() == b"z" * 2**21
 
 
-async def test_unmasked_frame_at_a_server(autojump_clock: trio.testing.MockClock) -> None:
+async def test_unmasked_frame_at_a_server(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # RFC 6455 5.1: a server fails the connection on an unmasked frame.
     async with open_connection(ServerConnection) as (ws, peer):
-        await peer.send(peer.frame(OP_TEXT, b"ok") + peer.frame(OP_TEXT, b"bad", mask=False))
+        await peer.send(
+            peer.frame(OP_TEXT, b"ok") + peer.frame(OP_TEXT, b"bad", mask=False)
+        )
         opcode, fin, rsv, payload = await peer.receive_frame()
-        assert (opcode, fin, rsv, payload[:2]) == (OP_CLOSE, True, 0, b"\x03\xea")  # 1002
+        assert (opcode, fin, rsv, payload[:2]) == (
+            OP_CLOSE,
+            True,
+            0,
+            b"\x03\xea",
+        )  # 1002
         await peer.receive_eof()  # after the close frame, not before
         assert await ws.recv() == "ok"
         error = await closed_error(ws)
@@ -1118,7 +1239,10 @@ async def test_unmasked_frame_at_a_server(autojump_clock: trio.testing.MockClock
         assert isinstance(error.__cause__, ProtocolError)
         assert error.code == 1002
         assert error.reason == payload[2:].decode()
-        assert str(error) == f"sent 1002 (protocol error) {error.reason}; no close frame received"
+        assert (
+            str(error)
+            == f"sent 1002 (protocol error) {error.reason}; no close frame received"
+        )
 
 
 async def test_invalid_utf8(
@@ -1134,8 +1258,12 @@ async def test_invalid_utf8(
         assert isinstance(error.__cause__, ProtocolError)
 
 
-async def test_protocol_error_in_trailing_data(autojump_clock: trio.testing.MockClock) -> None:
-    async with open_connection(ServerConnection, trailing_data=frame(OP_TEXT, b"bad")) as (ws, peer):
+async def test_protocol_error_in_trailing_data(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(
+        ServerConnection, trailing_data=frame(OP_TEXT, b"bad")
+    ) as (ws, peer):
         opcode, _, _, payload = await peer.receive_frame()
         assert (opcode, payload[:2]) == (OP_CLOSE, b"\x03\xea")
         await peer.receive_eof()
@@ -1278,6 +1406,30 @@ async def test_socket_addresses() -> None:
         await stream.aclose()
         assert ws.local_address is None  # the socket is closed
         assert ws.remote_address is None
+
+
+def test_connection_options_create() -> None:
+    ws_stream, _ = trio.testing.memory_stream_pair()
+    logger = logging.getLogger("test")
+    options = ConnectionOptions(
+        max_size=1,
+        max_queue=2,
+        ping_interval=3,
+        ping_timeout=4,
+        close_timeout=5,
+        logger=logger,
+    )
+    ws = options.create(ServerConnection, ws_stream)
+    assert isinstance(ws, ServerConnection)
+    assert (ws.max_size, ws.ping_interval, ws.ping_timeout, ws.close_timeout) == (
+        1,
+        3,
+        4,
+        5,
+    )
+    assert ws.logger is logger
+    assert ServerConnection(ws_stream).logger is logging.getLogger("trio_ws.server")
+    assert ClientConnection(ws_stream).logger is logging.getLogger("trio_ws.client")
 
 
 def test_max_queue_validated() -> None:

@@ -19,7 +19,9 @@ from trio_ws import (
 from .conftest import Peer, open_connection
 from .helpers import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_payload
 
-KEEPALIVE_ERROR = "sent 1011 (internal error) keepalive ping timeout; no close frame received"
+KEEPALIVE_ERROR = (
+    "sent 1011 (internal error) keepalive ping timeout; no close frame received"
+)
 
 
 async def receive_ping(peer: Peer) -> bytes:
@@ -49,7 +51,9 @@ async def test_pings_every_interval(
         assert ws.state is State.OPEN
 
 
-async def test_slow_pong_delays_the_next_ping(autojump_clock: trio.testing.MockClock) -> None:
+async def test_slow_pong_delays_the_next_ping(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # A pong slower than ping_interval: the next ping follows it at once.
     async with open_connection(ServerConnection, ping_interval=5, ping_timeout=20) as (
         ws,
@@ -110,7 +114,9 @@ async def test_no_pong_fails_the_connection(
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
-async def test_no_pong_with_a_stuck_send(autojump_clock: trio.testing.MockClock) -> None:
+async def test_no_pong_with_a_stuck_send(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
     # The peer stopped reading in the middle of a frame: no close frame can
     # follow it, the transport closes at once.
     async with open_connection(ClientConnection, ping_interval=20, ping_timeout=15) as (
@@ -137,7 +143,9 @@ async def test_no_pong_with_a_stuck_send(autojump_clock: trio.testing.MockClock)
 async def test_ping_timeout_none_waits_for_the_pong(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with open_connection(ServerConnection, ping_interval=10, ping_timeout=None) as (
+    async with open_connection(
+        ServerConnection, ping_interval=10, ping_timeout=None
+    ) as (
         ws,
         peer,
     ):
@@ -154,7 +162,9 @@ async def test_ping_timeout_none_waits_for_the_pong(
 async def test_ping_interval_none_sends_no_pings(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with open_connection(ServerConnection, ping_interval=None, ping_timeout=1) as (
+    async with open_connection(
+        ServerConnection, ping_interval=None, ping_timeout=1
+    ) as (
         ws,
         peer,
     ):
@@ -198,7 +208,9 @@ async def test_pong_timeout_during_the_closing_handshake(
 
 
 async def fill_queue(peer: Peer, count: int) -> None:
-    await peer.send(b"".join(peer.frame(OP_TEXT, str(i).encode()) for i in range(count)))
+    await peer.send(
+        b"".join(peer.frame(OP_TEXT, str(i).encode()) for i in range(count))
+    )
 
 
 async def test_pong_clock_stopped_while_paused_before_the_ping(

@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from typing_extensions import Self
     from wsproto.extensions import Extension
 
+    from ._extensions import DeflateParams
     from ._http import Request, Response
 
 __all__ = ["Connection", "ConnectionFactory", "ConnectionOptions", "Data", "LoggerLike"]
@@ -251,7 +252,9 @@ class Connection(trio.abc.AsyncResource):
 
     # --- Opening -------------------------------------------------------------
 
-    def _open(self, extensions: Sequence[Extension], trailing_data: bytes) -> None:
+    def _open(
+        self, extensions: Sequence[Extension | DeflateParams], trailing_data: bytes
+    ) -> None:
         """Switch to OPEN after a successful opening handshake."""
         protocol = Protocol(
             client=self.is_client,
@@ -570,14 +573,14 @@ class Connection(trio.abc.AsyncResource):
         for pong in pongs:
             if pong not in self._pings:
                 continue  # unsolicited, or its ping gave up waiting
-            # Pings are kept in the order they were sent.
-            for payload in list(self._pings):
+            self.latency = now - self._pings[pong].sent_at
+            # Pings are kept in the order they were sent: a pong acknowledges
+            # its own and every earlier one.
+            payloads = list(self._pings)
+            for payload in payloads[: payloads.index(pong) + 1]:
                 waiter = self._pings.pop(payload)
                 waiter.rtt = now - waiter.sent_at
                 waiter.event.set()
-                if payload == pong:
-                    self.latency = waiter.rtt
-                    break
 
     async def pong(self, data: Data = b"") -> None:
         """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3).
