@@ -336,8 +336,8 @@ async def _keep_one_running(
     async with trio.open_nursery() as nursery:
         first = True
         while True:
-            pid, news = await _start_worker(pool, nursery, command, grace)
-            if pid is None:
+            started = await _start_worker(pool, nursery, command, grace)
+            if started is None:
                 if first:
                     # Raised outside the nursery (now empty), so that it
                     # is not wrapped in an exception group.
@@ -346,13 +346,17 @@ async def _keep_one_running(
                 logger.error("worker failed to start; retrying")
                 await trio.sleep(RESPAWN_DELAY)
                 continue
+            pid, news = started
             if first:
                 first = False
                 task_status.started()
             # Wait for "stopping" or end of file (the worker died).
-            await _read_line(news)
-            news.close()
-            pool._processes.pop(pid, None)
+            try:
+                await _read_line(news)
+            finally:
+                news.close()
+            # It drains its connections beside the replacement, for a while.
+            nursery.start_soon(_reap, pool._processes.pop(pid), grace)
             logger.info("worker %d stopped; starting a replacement", pid)
     if failed:
         msg = "a worker exited before accepting connections"
@@ -361,26 +365,35 @@ async def _keep_one_running(
 
 async def _start_worker(
     pool: WorkerPool, nursery: trio.Nursery, command: list[str], grace: float
-) -> tuple[int | None, trio.lowlevel.FdStream]:
-    """Start a worker; its pid once it accepts (``None`` if it died first)."""
+) -> tuple[int, trio.lowlevel.FdStream] | None:
+    """Start a worker; once it accepts, its pid and the pipe it talks on.
+
+    ``None`` if it exited before accepting.
+    """
     read_fd, write_fd = os.pipe()
     news = trio.lowlevel.FdStream(read_fd)
     try:
-        process: trio.Process = await nursery.start(
-            functools.partial(
-                trio.run_process,
-                [*command, str(write_fd)],
-                stdin=subprocess.PIPE,
-                check=False,
-                pass_fds=(write_fd,),
-                deliver_cancel=functools.partial(_stop_process, grace=grace),
+        try:
+            process: trio.Process = await nursery.start(
+                functools.partial(
+                    trio.run_process,
+                    [*command, str(write_fd)],
+                    stdin=subprocess.PIPE,
+                    check=False,
+                    pass_fds=(write_fd,),
+                    deliver_cancel=functools.partial(_stop_process, grace=grace),
+                )
             )
-        )
-    finally:
-        os.close(write_fd)
-    if await _read_line(news) != b"ready":
+        finally:
+            # Only the worker writes: its exit is then our end of file.
+            os.close(write_fd)
+        ready = await _read_line(news) == b"ready"
+    except BaseException:
         news.close()
-        return None, news
+        raise
+    if not ready:
+        news.close()
+        return None
     pool._processes[process.pid] = process
     logger.info("worker %d accepting connections", process.pid)
     return process.pid, news
@@ -400,7 +413,14 @@ async def _read_line(stream: trio.lowlevel.FdStream) -> bytes:
 async def _stop_process(process: trio.Process, *, grace: float) -> None:
     """``run_process``'s ``deliver_cancel``: SIGTERM, and SIGKILL after ``grace``."""
     process.terminate()
-    await trio.sleep(grace)
+    await _reap(process, grace)
+
+
+async def _reap(process: trio.Process, grace: float) -> None:
+    """Kill a stopping worker that has not exited ``grace`` seconds later."""
+    with trio.move_on_after(grace):
+        await process.wait()
+        return
     logger.warning("worker %d did not stop in time; killing it", process.pid)
     process.kill()
 

@@ -214,6 +214,38 @@ async def test_a_worker_that_does_not_stop_is_killed(
     assert "did not stop in time; killing it" in caplog.text
 
 
+async def test_a_stopped_worker_that_does_not_exit_is_killed(
+    nursery: trio.Nursery,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(_workers, "EXIT_GRACE", 0.5)
+    with trio.fail_after(TIMEOUT):
+        pool = await start_pool(
+            nursery, "tests.deploy.handlers:stubborn", workers=1, close_timeout=0.5
+        )
+        [stuck] = pool.pids
+        async with trio_ws.connect(uri(pool)) as ws:
+            assert await ws.recv() == "stubborn"
+            os.kill(stuck, signal.SIGTERM)
+            await ws.wait_closed()
+        await wait_replaced(pool, stuck, 1)
+        while "did not stop in time" not in caplog.text:  # noqa: ASYNC110
+            await trio.sleep(0.01)
+        assert f"worker {stuck} did not stop in time; killing it" in caplog.text
+        # Killed, then reaped by the pool.
+        while process_exists(stuck):  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 @pytest.mark.parametrize(
     ("handler", "options", "error", "match"),
     [
