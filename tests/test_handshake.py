@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
-from wsproto.extensions import PerMessageDeflate
 
 import trio_ws._handshake
 from trio_ws import (
@@ -25,6 +24,7 @@ from trio_ws import (
     Request,
     Response,
 )
+from trio_ws._extensions import DeflateParams
 from trio_ws._handshake import (
     DEFAULT_SERVER,
     DEFAULT_USER_AGENT,
@@ -34,6 +34,7 @@ from trio_ws._handshake import (
     ServerHandshake,
 )
 from trio_ws._http import Headers
+from trio_ws._protocol import Protocol
 from trio_ws._uri import parse_uri
 from trio_ws._version import __version__
 
@@ -314,12 +315,8 @@ def test_back_to_back() -> None:
     assert response.headers["Sec-WebSocket-Extensions"] == (
         "permessage-deflate; client_max_window_bits=15"
     )
-    [client_ext] = client_result.extensions
-    [server_ext] = server_result.extensions
-    assert isinstance(client_ext, PerMessageDeflate)
-    assert isinstance(server_ext, PerMessageDeflate)
-    assert client_ext.enabled()
-    assert server_ext.enabled()
+    assert client_result.extensions == [DeflateParams()]
+    assert server_result.extensions == [DeflateParams()]
 
 
 def test_request_trailing_data() -> None:
@@ -1145,9 +1142,7 @@ def test_subprotocol_back_to_back() -> None:
 PMD = "permessage-deflate"
 
 
-def attributes(extension: object) -> tuple[bool, bool, int, int]:
-    assert isinstance(extension, PerMessageDeflate)
-    assert extension.enabled()
+def attributes(extension: DeflateParams) -> tuple[bool, bool, int, int]:
     return (
         extension.server_no_context_takeover,
         extension.client_no_context_takeover,
@@ -1203,8 +1198,14 @@ def attributes(extension: object) -> tuple[bool, bool, int, int]:
         ),
         # Unknown extensions are skipped; the first acceptable offer wins.
         (f"x-webkit-deflate-frame, {PMD}", PMD, (False, False, 15, 15)),
+        # RFC 7692 allows 8-bit windows; trio_ws's deflate provides them.
         (
-            f"{PMD}; server_max_window_bits=8, {PMD}; client_no_context_takeover",
+            f"{PMD}; server_max_window_bits=8; client_max_window_bits=8",
+            f"{PMD}; client_max_window_bits=8; server_max_window_bits=8",
+            (False, False, 8, 8),
+        ),
+        (
+            f"{PMD}; server_max_window_bits=7, {PMD}; client_no_context_takeover",
             f"{PMD}; client_no_context_takeover",
             (False, True, 15, 15),
         ),
@@ -1238,8 +1239,6 @@ def test_server_accepts_deflate(
     [
         "x-webkit-deflate-frame",
         f"{PMD}; server_max_window_bits",
-        f"{PMD}; server_max_window_bits=8",
-        f"{PMD}; client_max_window_bits=8",
         f"{PMD}; server_max_window_bits=16",
         f"{PMD}; server_max_window_bits=7",
         f"{PMD}; server_max_window_bits=010",
@@ -1259,6 +1258,44 @@ def test_server_declines_deflate(offer: str) -> None:
     assert result is not None
     assert result.extensions == []
     assert "Sec-WebSocket-Extensions" not in response.headers
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        f"{PMD}",
+        f"{PMD}; client_no_context_takeover; server_no_context_takeover",
+        f"{PMD}; server_max_window_bits=8; client_max_window_bits=8",
+        f"{PMD}; server_max_window_bits=9; client_max_window_bits",
+    ],
+)
+def test_deflate_round_trip(offer: str) -> None:
+    # What both sides agreed to compresses and inflates, both ways.
+    handshake = client()
+    data = handshake.data_to_send()
+    server = ServerHandshake()
+    request = server.receive_data(
+        data.replace(b"permessage-deflate; client_max_window_bits", offer.encode())
+    )
+    assert request is not None
+    response, server_result = server.accept(request)
+    assert server_result is not None
+    handshake.receive_data(server.data_for_response(response))
+    client_result = handshake.result()
+    assert client_result.extensions == server_result.extensions
+    client_side = Protocol(client=True, extensions=client_result.extensions)
+    server_side = Protocol(client=False, extensions=server_result.extensions)
+    message = "compress me " * 500
+    for _ in range(2):
+        client_side.send_message(message)
+        wire = bytes(client_side.data_to_send())
+        assert wire[0] == 0xC1  # FIN, RSV1 (compressed), text
+        assert len(wire) < len(message) // 2
+        server_side.receive_data(wire)
+        assert server_side.take_messages() == [message]
+        server_side.send_message(message.encode())
+        client_side.receive_data(bytes(server_side.data_to_send()))
+        assert client_side.take_messages() == [message.encode()]
 
 
 def test_server_compression_none() -> None:
@@ -1323,8 +1360,8 @@ def test_server_extensions_split_over_headers() -> None:
             f"invalid {PMD} response: server_max_window_bits needs a value",
         ),
         (
-            f"{PMD}; client_max_window_bits=8",
-            f"invalid {PMD} response: unsupported value for client_max_window_bits: 8",
+            f"{PMD}; client_max_window_bits=08",
+            f"invalid {PMD} response: invalid value for client_max_window_bits: 08",
         ),
         (
             f"{PMD}; server_max_window_bits=16",

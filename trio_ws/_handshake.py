@@ -22,10 +22,11 @@ and hands back the bytes that follow the head untouched: those are the first
 WebSocket frames, returned as ``trailing_data``.
 
 wsproto computes keys (:func:`~wsproto.utilities.generate_nonce`,
-:func:`~wsproto.utilities.generate_accept_token`) and provides the
-permessage-deflate extension (RFC 7692). wsproto's own parameter parsing is
-lax, so offers and answers are checked against RFC 7692 section 7 here first
-and only well-formed parameters reach it.
+:func:`~wsproto.utilities.generate_accept_token`). permessage-deflate (RFC
+7692) is negotiated here, offers and answers checked against its section 7,
+and the outcome is a :class:`~trio_ws._extensions.DeflateParams` for the
+protocol core; wsproto's extension class isn't used, as its parsing is lax
+and it refuses 8-bit windows, which RFC 7692 allows and trio_ws supports.
 
 Failures never escape as h11 or wsproto exceptions. On the client side, a bad
 response raises :exc:`~trio_ws.InvalidHandshake` or one of its subclasses. On
@@ -45,7 +46,6 @@ import urllib.parse
 from typing import TYPE_CHECKING, final
 
 import h11
-from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.utilities import generate_accept_token, generate_nonce
 
 from ._exceptions import (
@@ -54,6 +54,7 @@ from ._exceptions import (
     InvalidStatus,
     NegotiationError,
 )
+from ._extensions import DeflateParams
 from ._http import Headers, Request, Response, plain_response
 from ._version import __version__
 
@@ -82,6 +83,15 @@ DEFAULT_SERVER = f"Python/{_PYTHON_VERSION} trio_ws/{__version__}"
 
 _COMPRESSIONS = ("deflate", None)
 
+_DEFLATE = "permessage-deflate"
+# Parameters in the order wsproto used to answer with them (RFC 7692 7.1).
+_DEFLATE_PARAMS = (
+    "client_no_context_takeover",
+    "server_no_context_takeover",
+    "client_max_window_bits",
+    "server_max_window_bits",
+)
+
 # Asking for client_max_window_bits without a value tells the server that the
 # client can use a smaller window if asked to (RFC 7692 section 7.1.2.2).
 _DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
@@ -103,14 +113,14 @@ class HandshakeResult:
 
     Attributes:
         subprotocol: The subprotocol both sides agreed on, if any.
-        extensions: The negotiated extensions, configured and ready for
-            :class:`wsproto.frame_protocol.FrameProtocol`.
+        extensions: The negotiated permessage-deflate parameters, if any (at
+            most one item), for :class:`~trio_ws._protocol.Protocol`.
         trailing_data: The bytes received after the HTTP head: the first
             WebSocket frames, to process before reading more.
     """
 
     subprotocol: str | None
-    extensions: list[Extension]
+    extensions: list[DeflateParams]
     trailing_data: bytes
 
 
@@ -151,6 +161,7 @@ _UNESCAPE_RE = re.compile(r"\\(.)")
 _WINDOW_BITS_RE = re.compile(r"[89]|1[0-5]")
 
 _ExtensionOffer = tuple[str, list[tuple[str, str | None]]]
+_DeflateConfig = dict[str, str | None]
 
 
 def _header_value(headers: Headers, name: str) -> str | None:
@@ -204,7 +215,9 @@ def _parse_extensions(values: list[str]) -> list[_ExtensionOffer]:
     return extensions
 
 
-def _deflate_config(params: list[tuple[str, str | None]], *, offer: bool) -> str:
+def _check_deflate(
+    params: list[tuple[str, str | None]], *, offer: bool
+) -> _DeflateConfig:
     """Check permessage-deflate parameters against RFC 7692 section 7.
 
     Args:
@@ -214,38 +227,40 @@ def _deflate_config(params: list[tuple[str, str | None]], *, offer: bool) -> str
             server's answer.
 
     Returns:
-        The extension with its parameters, normalised for wsproto: no quotes,
-        no extra whitespace.
+        The parameters by name, values unquoted.
 
     Raises:
         ValueError: If a parameter is unknown, repeated or has an invalid
-            value, or asks for a window of 8 bits, which zlib can't provide
-            for raw deflate streams.
+            value.
     """
-    seen: set[str] = set()
-    config = [PerMessageDeflate.name]
+    config: _DeflateConfig = {}
     for name, value in params:
-        if name in seen:
+        if name in config:
             raise ValueError(f"duplicate parameter {name}")
-        seen.add(name)
-        if name in ("server_no_context_takeover", "client_no_context_takeover"):
+        if name not in _DEFLATE_PARAMS:
+            raise ValueError(f"unknown parameter {name}")
+        if name.endswith("_no_context_takeover"):
             if value is not None:
                 raise ValueError(f"{name} takes no value")
-            config.append(name)
-        elif name in ("server_max_window_bits", "client_max_window_bits"):
-            if value is None:
-                if offer and name == "client_max_window_bits":
-                    config.append(name)
-                    continue
+        elif value is None:
+            # RFC 7692 7.1.2.2: only the client's offer may leave the client
+            # window open ("any size the server asks for").
+            if not (offer and name == "client_max_window_bits"):
                 raise ValueError(f"{name} needs a value")
-            if not _WINDOW_BITS_RE.fullmatch(value):
-                raise ValueError(f"invalid value for {name}: {value}")
-            if value == "8":
-                raise ValueError(f"unsupported value for {name}: 8")
-            config.append(f"{name}={value}")
-        else:
-            raise ValueError(f"unknown parameter {name}")
-    return "; ".join(config)
+        elif not _WINDOW_BITS_RE.fullmatch(value):
+            raise ValueError(f"invalid value for {name}: {value}")
+        config[name] = value
+    return config
+
+
+def _deflate_params(config: _DeflateConfig) -> DeflateParams:
+    """The parameters agreed in a server's answer (RFC 7692 section 7.1)."""
+    return DeflateParams(
+        server_no_context_takeover="server_no_context_takeover" in config,
+        client_no_context_takeover="client_no_context_takeover" in config,
+        server_max_window_bits=int(config.get("server_max_window_bits") or 15),
+        client_max_window_bits=int(config.get("client_max_window_bits") or 15),
+    )
 
 
 def _has_token(headers: Headers, name: str, token: str) -> bool:
@@ -539,7 +554,7 @@ class ClientHandshake:
             raise NegotiationError(f"unexpected subprotocol: {subprotocols[0]}")
         return subprotocols[0]
 
-    def _negotiated_extensions(self, headers: Headers) -> list[Extension]:
+    def _negotiated_extensions(self, headers: Headers) -> list[DeflateParams]:
         values = headers.get_all("Sec-WebSocket-Extensions")
         try:
             accepted = _parse_extensions(values)
@@ -548,21 +563,19 @@ class ClientHandshake:
                 "Sec-WebSocket-Extensions",
                 _header_value(headers, "Sec-WebSocket-Extensions"),
             ) from exc
-        extensions: list[Extension] = []
+        extensions: list[DeflateParams] = []
         for name, params in accepted:
             # RFC 6455 section 4.1, item 5: only an offered extension may
             # come back, and permessage-deflate was offered once at most.
-            if name != PerMessageDeflate.name or self._compression is None:
+            if name != _DEFLATE or self._compression is None:
                 raise NegotiationError(f"unexpected extension: {name}")
             if extensions:
                 raise NegotiationError(f"{name} accepted twice")
             try:
-                config = _deflate_config(params, offer=False)
+                config = _check_deflate(params, offer=False)
             except ValueError as exc:
                 raise NegotiationError(f"invalid {name} response: {exc}") from exc
-            extension = PerMessageDeflate()
-            extension.finalize(config)
-            extensions.append(extension)
+            extensions.append(_deflate_params(config))
         return extensions
 
 
@@ -773,7 +786,7 @@ class ServerHandshake:
             key.encode()
         ).decode()
 
-        extensions: list[Extension] = []
+        extensions: list[DeflateParams] = []
         if compression is not None:
             answer, extensions = _accept_deflate(headers)
             if answer is not None:
@@ -896,12 +909,12 @@ def _is_valid_key(key: str) -> bool:
         return False
 
 
-def _accept_deflate(headers: Headers) -> tuple[str | None, list[Extension]]:
+def _accept_deflate(headers: Headers) -> tuple[str | None, list[DeflateParams]]:
     """Accept the first valid permessage-deflate offer, if any.
 
     Returns:
         The ``Sec-WebSocket-Extensions`` answer (``None`` if nothing was
-        accepted) and the configured extensions.
+        accepted) and the agreed parameters.
 
     Raises:
         InvalidRequest: If ``Sec-WebSocket-Extensions`` is malformed.
@@ -915,19 +928,23 @@ def _accept_deflate(headers: Headers) -> tuple[str | None, list[Extension]]:
         ) from exc
     for name, params in offers:
         # Unknown extensions are ignored (RFC 6455 section 9.1).
-        if name != PerMessageDeflate.name:
+        if name != _DEFLATE:
             continue
         try:
-            config = _deflate_config(params, offer=True)
+            config = _check_deflate(params, offer=True)
         except ValueError:
             # RFC 7692 section 7.1: decline this offer, maybe accept another.
             continue
-        extension = PerMessageDeflate()
-        answer = extension.accept(config)
-        # _deflate_config let through valid window sizes only, so wsproto
-        # accepts and answers with the parameters it agreed to.
-        assert isinstance(answer, str), answer
-        return "; ".join(filter(None, [name, answer])), [extension]
+        # The server agrees to every parameter offered. A client window left
+        # open by the offer is answered with the largest one, 15 bits.
+        if "client_max_window_bits" in config:
+            config["client_max_window_bits"] = config["client_max_window_bits"] or "15"
+        answer = [_DEFLATE]
+        for param in _DEFLATE_PARAMS:
+            if param in config:
+                value = config[param]
+                answer.append(param if value is None else f"{param}={value}")
+        return "; ".join(answer), [_deflate_params(config)]
     return None, []
 
 
