@@ -165,13 +165,23 @@ def _record_callable_typehints(
 def _resolve_private_paths(
     app: object, env: object, node: object, contnode: object
 ) -> object:
-    """Resolve ``trio_ws._module.Name`` (from annotations) as ``trio_ws.Name``."""
+    """Resolve names that annotations spell privately by their public names.
+
+    ``trio_ws._module.Name`` is ``trio_ws.Name``; ``ssl_module.SSLContext``
+    (modules importing ``ssl as ssl_module`` beside an ``ssl`` parameter) is
+    ``ssl.SSLContext``.
+    """
     target = node["reftarget"]  # type: ignore[index]
-    if node.get("refdomain") != "py" or not target.startswith("trio_ws._"):  # type: ignore[attr-defined]
+    if node.get("refdomain") != "py":  # type: ignore[attr-defined]
         return None
-    public = "trio_ws." + target.rsplit(".", 1)[-1]
+    if target.startswith("trio_ws._"):
+        public = "trio_ws." + target.rsplit(".", 1)[-1]
+    elif target.startswith("ssl_module."):
+        public = "ssl." + target.removeprefix("ssl_module.")
+    else:
+        return None
     domain = env.domains["py"]  # type: ignore[attr-defined]
-    return domain.resolve_xref(
+    found = domain.resolve_xref(
         env,
         node["refdoc"],
         app.builder,
@@ -180,6 +190,14 @@ def _resolve_private_paths(
         node,
         contnode,  # type: ignore[attr-defined,index]
     )
+    if found is not None:
+        return found
+    # Not documented here: maybe in Python's or trio's docs.
+    from sphinx.ext.intersphinx import missing_reference
+
+    public_node = node.deepcopy()  # type: ignore[attr-defined]
+    public_node["reftarget"] = public
+    return missing_reference(app, env, public_node, contnode)  # type: ignore[arg-type]
 
 
 def setup(app: object) -> None:

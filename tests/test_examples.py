@@ -37,10 +37,10 @@ OUTPUT: dict[str, list[str]] = {
         "failed: all attempts to connect to 127.0.0.1:1 failed",
     ],
     "reconnect": [
-        "connection failed (server rejected WebSocket connection: HTTP 503); retrying",
+        "server: 503 to attempt 1",
         (
-            "connection failed (received 1012 (service restart); "
-            "then sent 1012 (service restart)); retrying"
+            "connection lost (received 1012 (service restart); "
+            "then sent 1012 (service restart)); reconnecting"
         ),
         "echo: hello",
     ],
@@ -61,6 +61,11 @@ OUTPUT: dict[str, list[str]] = {
         "server rejected WebSocket connection: HTTP 401",
         'Basic realm="example", charset="UTF-8"',
         "Invalid credentials.",
+    ],
+    "limits": [
+        "received 500 characters",
+        "sent 1009 (message too big) message over 1000 bytes; no close frame received",
+        "PayloadTooBig: message over 1000 bytes (at least 1001 bytes)",
     ],
     "tls": ["< secret", "untrusted: unable to get local issuer certificate"],
     "compression": [
