@@ -194,6 +194,40 @@ async def test_cancelled_while_serving(nursery: trio.Nursery) -> None:
         os.kill(pid, 0)
 
 
+async def test_aclose_cancelled_before(nursery: trio.Nursery) -> None:
+    with trio.fail_after(TIMEOUT):
+        pool = await start_pool(nursery, workers=1)
+        [pid] = pool.pids
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await pool.aclose()
+        assert scope.cancelled_caught
+        # The pool stops all the same; a second aclose() waits for it.
+        await pool.aclose()
+    assert not process_exists(pid)
+
+
+async def test_aclose_cancelled_during(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_workers, "EXIT_GRACE", 0.5)
+    with trio.fail_after(TIMEOUT):
+        pool = await start_pool(
+            nursery, "tests.deploy.handlers:stubborn", workers=1, close_timeout=0.5
+        )
+        [pid] = pool.pids
+        async with trio_ws.connect(uri(pool)) as ws:
+            assert await ws.recv() == "stubborn"
+            # The stubborn worker takes a second to go: stop waiting sooner.
+            with trio.move_on_after(0.1) as scope:
+                await pool.aclose()
+            assert scope.cancelled_caught
+            await ws.wait_closed()
+        assert ws.close_code == 1001
+        await pool.aclose()
+    assert not process_exists(pid)
+
+
 async def test_a_worker_that_does_not_stop_is_killed(
     nursery: trio.Nursery,
     monkeypatch: pytest.MonkeyPatch,
