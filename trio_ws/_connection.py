@@ -61,6 +61,7 @@ from typing import (
 import trio
 
 from ._exceptions import ConnectionClosed, ConnectionClosedOK
+from ._keepalive import Pings, PingWaiter, PongClock, control_payload
 from ._messages import MessageQueue
 from ._protocol import Protocol, State, check_close
 
@@ -137,15 +138,6 @@ class ConnectionOptions:
         )
 
 
-class _PingWaiter:
-    __slots__ = ("event", "rtt", "sent_at")
-
-    def __init__(self) -> None:
-        self.sent_at = 0.0
-        self.rtt: float | None = None
-        self.event = trio.Event()
-
-
 class Connection(trio.abc.AsyncResource):
     """A WebSocket connection, client or server side.
 
@@ -200,15 +192,16 @@ class Connection(trio.abc.AsyncResource):
         self.latency: float = 0.0
 
         self._protocol: Protocol | None = None
+        self._pings = Pings()
+        self._pong_clock = PongClock()
         self._messages = MessageQueue(
-            max_queue, on_pause=self._reader_paused, on_resume=self._reader_resumed
+            max_queue,
+            on_pause=self._pong_clock.pause,
+            on_resume=self._pong_clock.resume,
         )
         self._send_lock = trio.Lock()
         self._write_lock = trio.Lock()
         self._receiving = False
-        self._pings: dict[bytes, _PingWaiter] = {}
-        self._pong_scope: trio.CancelScope | None = None
-        self._pong_remaining = 0.0
         self._reader_scope = trio.CancelScope(shield=True)
         self._reader_started = False
         #: Where helpers such as ``broadcast`` start per-connection tasks.
@@ -333,9 +326,10 @@ class Connection(trio.abc.AsyncResource):
         messages = protocol.take_messages()
         if messages:
             self._messages.put(messages)
-        pongs = protocol.take_pongs()
-        if pongs:
-            self._acknowledge_pings(pongs)
+        for pong in protocol.take_pongs():
+            rtt = self._pings.acknowledge(pong)
+            if rtt is not None:
+                self.latency = rtt
         if protocol.close_rcvd is not None or protocol.failed:
             self._end()
 
@@ -358,9 +352,7 @@ class Connection(trio.abc.AsyncResource):
             return
         self._ended.set()
         self._messages.end()
-        for waiter in self._pings.values():
-            waiter.event.set()
-        self._pings.clear()
+        self._pings.end()
 
     def _bound_final_writes(self, protocol: Protocol) -> None:
         """Bound the reader once the peer broke the protocol or closed.
@@ -533,54 +525,30 @@ class Connection(trio.abc.AsyncResource):
             while waiting for the pong, the ping stays sent and its pong is
             ignored.
         """
-        payload = _ping_payload(data)
+        payload = control_payload(data)
         waiter = await self._send_ping(payload)
         try:
             await waiter.event.wait()
         finally:
-            self._forget_ping(payload, waiter)
+            self._pings.forget(payload, waiter)
         if waiter.rtt is None:
             raise await self._closed_exception()
         return waiter.rtt
 
-    async def _send_ping(self, payload: bytes) -> _PingWaiter:
-        waiter = _PingWaiter()
+    async def _send_ping(self, payload: bytes) -> PingWaiter:
+        waiter = PingWaiter()
 
         def make(protocol: Protocol) -> None:
-            # Checked under the write lock: pings are registered in the
-            # order they are sent, which _acknowledge_pings relies on.
-            if payload in self._pings:
-                msg = "already waiting for a pong with the same data"
-                raise RuntimeError(msg)
+            # Registered under the write lock, so in the order pings are sent.
+            self._pings.add(payload, waiter)
             protocol.send_ping(payload)
-            waiter.sent_at = trio.current_time()
-            self._pings[payload] = waiter
 
         try:
             await self._write(make)
         except BaseException:
-            self._forget_ping(payload, waiter)
+            self._pings.forget(payload, waiter)
             raise
         return waiter
-
-    def _forget_ping(self, payload: bytes, waiter: _PingWaiter) -> None:
-        # Another ping may have taken the payload since this one ended.
-        if self._pings.get(payload) is waiter:
-            del self._pings[payload]
-
-    def _acknowledge_pings(self, pongs: list[bytes]) -> None:
-        now = trio.current_time()
-        for pong in pongs:
-            if pong not in self._pings:
-                continue  # unsolicited, or its ping gave up waiting
-            self.latency = now - self._pings[pong].sent_at
-            # Pings are kept in the order they were sent: a pong acknowledges
-            # its own and every earlier one.
-            payloads = list(self._pings)
-            for payload in payloads[: payloads.index(pong) + 1]:
-                waiter = self._pings.pop(payload)
-                waiter.rtt = now - waiter.sent_at
-                waiter.event.set()
 
     async def pong(self, data: Data = b"") -> None:
         """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3).
@@ -594,7 +562,7 @@ class Connection(trio.abc.AsyncResource):
         Cancellation:
             As for :meth:`send`.
         """
-        payload = _ping_payload(data)
+        payload = control_payload(data)
         await self._write(lambda protocol: protocol.send_pong(payload))
 
     # --- Receiving -------------------------------------------------------------
@@ -757,19 +725,14 @@ class Connection(trio.abc.AsyncResource):
             await trio.sleep_until(sent_at + self.ping_interval)
             # ping_timeout covers sending the ping too: behind a send stuck
             # on a peer that stopped reading, the ping never goes out.
-            with trio.CancelScope() as scope:
-                self._pong_scope = scope
-                self._pong_remaining = timeout
-                if not self._messages.paused:
-                    scope.deadline = trio.current_time() + timeout
+            clock = self._pong_clock.running(timeout, paused=self._messages.paused)
+            with clock as scope:
                 try:
                     waiter = await self._send_ping(os.urandom(4))
                     sent_at = waiter.sent_at
                     await waiter.event.wait()
                 except ConnectionClosed:
                     return
-                finally:
-                    self._pong_scope = None
             # No pong, unless the closing handshake took over meanwhile.
             if scope.cancelled_caught and not self._closing():
                 self.logger.info(
@@ -781,18 +744,6 @@ class Connection(trio.abc.AsyncResource):
     def _closing(self) -> bool:
         # A method, not an inline test: the state changes across awaits.
         return self._proto.state is not State.OPEN
-
-    def _reader_paused(self) -> None:
-        # A pong may be waiting behind unread messages: stop its clock.
-        scope = self._pong_scope
-        if scope is not None:
-            self._pong_remaining = max(0.0, scope.deadline - trio.current_time())
-            scope.deadline = math.inf
-
-    def _reader_resumed(self) -> None:
-        scope = self._pong_scope
-        if scope is not None:
-            scope.deadline = trio.current_time() + self._pong_remaining
 
     # --- Context manager -----------------------------------------------------
 
@@ -818,16 +769,6 @@ def _socket_address(stream: trio.abc.Stream, method: str) -> object:
         except OSError:
             return None
     return None
-
-
-def _ping_payload(data: Data | None) -> bytes:
-    if data is None:
-        return os.urandom(4)
-    payload = data.encode() if isinstance(data, str) else bytes(data)
-    if len(payload) > 125:  # RFC 6455 5.5
-        msg = "ping and pong payloads are at most 125 bytes"
-        raise ValueError(msg)
-    return payload
 
 
 class _Fragments:
