@@ -1142,15 +1142,8 @@ def test_subprotocol_back_to_back() -> None:
 PMD = "permessage-deflate"
 
 
-def attributes(extension: DeflateParams) -> tuple[bool, bool, int, int]:
-    return (
-        extension.server_no_context_takeover,
-        extension.client_no_context_takeover,
-        extension.server_max_window_bits,
-        extension.client_max_window_bits,
-    )
-
-
+# Agreed parameters: server_no_context_takeover, client_no_context_takeover,
+# server_max_window_bits, client_max_window_bits (DeflateParams' order).
 @pytest.mark.parametrize(
     ("offer", "answer", "params"),
     [
@@ -1226,12 +1219,12 @@ def test_server_accepts_deflate(
     assert result is not None
     assert response.headers["Sec-WebSocket-Extensions"] == answer
     [extension] = result.extensions
-    assert attributes(extension) == params
+    assert extension == DeflateParams(*params)
     # The client reads the answer into the same parameters.
     handshake = client()
     handshake.receive_data(response_101(f"Sec-WebSocket-Extensions: {answer}".encode()))
     [extension] = handshake.result().extensions
-    assert attributes(extension) == params
+    assert extension == DeflateParams(*params)
 
 
 @pytest.mark.parametrize(
