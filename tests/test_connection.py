@@ -140,6 +140,7 @@ async def test_send_unsupported_type(
         (["a", b"b"], "fragments of one message must be all str or all bytes-like"),
         ([b"a", "b"], "fragments of one message must be all str or all bytes-like"),
         ([1, 2], "fragment has an unsupported type: int"),
+        (["a", None, "b"], "fragment has an unsupported type: NoneType"),
     ],
 )
 async def test_send_bad_fragments_before_any_is_sent(

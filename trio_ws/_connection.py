@@ -431,8 +431,10 @@ class Connection(trio.abc.AsyncResource):
 
         Raises:
             ConnectionClosed: The connection is closing or closed.
-            TypeError: ``message`` has an unsupported type, or fragments mix
-                text and binary (the connection is then failed with 1011).
+            TypeError: ``message`` or a fragment has an unsupported type, or
+                fragments mix text and binary. If fragments were sent already,
+                the connection is failed with 1011, as the peer cannot be left
+                waiting for the rest of the message.
 
         Cancellation:
             Cancelled before any byte is written, nothing is sent and the
@@ -459,7 +461,7 @@ class Connection(trio.abc.AsyncResource):
     async def _send_fragments(self, fragments: _Fragments) -> None:
         previous: Data | None = None
         try:
-            while (fragment := await fragments.next()) is not None:
+            while (fragment := await fragments.next()) is not _END:
                 if not isinstance(fragment, (str, bytes, bytearray, memoryview)):
                     msg = f"fragment has an unsupported type: {type(fragment).__name__}"
                     raise TypeError(msg)
@@ -771,6 +773,9 @@ def _socket_address(stream: trio.abc.Stream, method: str) -> object:
     return None
 
 
+_END: Final = object()
+
+
 class _Fragments:
     """The fragments of a message, from a sync or an async iterable."""
 
@@ -785,11 +790,8 @@ class _Fragments:
             self._iter = iter(iterable)
 
     async def next(self) -> object:
-        """The next fragment, or ``None`` at the end."""
+        """The next fragment, or ``_END`` (``None`` is a bad fragment, not the end)."""
         if self._aiter is not None:
-            try:
-                return await anext(self._aiter)
-            except StopAsyncIteration:
-                return None
+            return await anext(self._aiter, _END)
         assert self._iter is not None
-        return next(self._iter, None)
+        return next(self._iter, _END)
