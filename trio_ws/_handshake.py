@@ -128,7 +128,7 @@ class InvalidRequest(InvalidHandshake):
     """The server can't upgrade this request and answers it with an error.
 
     Args:
-        status_code: The HTTP status of the answer (400, 405, 431, 505...).
+        status_code: The HTTP status of the answer (400, 405, 431...).
         msg: A short explanation, which goes into the response body.
     """
 
@@ -614,7 +614,8 @@ class ServerHandshake:
             InvalidRequest: If the request can't be upgraded whatever its
                 headers: malformed HTTP (400), a head over
                 ``max_request_size`` (431), a method other than GET (405),
-                HTTP/1.0 (400) or another major version (505), a body (400).
+                another HTTP version than 1.x (400), a body (400), a target
+                that isn't a path or an HTTP(S) URI (400).
                 Answer with :meth:`bad_request`.
         """
         if self._request is not None:
@@ -657,7 +658,8 @@ class ServerHandshake:
         if version == b"1.0":
             raise InvalidRequest(400, "WebSocket requires HTTP/1.1")
         if not version.startswith(b"1."):
-            raise InvalidRequest(505, f"unsupported HTTP version: {version.decode()}")
+            # 505 would fit too, but users are promised a 4xx.
+            raise InvalidRequest(400, f"unsupported HTTP version: {version.decode()}")
         if event.method != b"GET":
             raise InvalidRequest(
                 405, f"unsupported HTTP method: {event.method.decode()}"
