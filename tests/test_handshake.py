@@ -1456,19 +1456,19 @@ def mutated_requests(draw: st.DrawFn) -> list[bytes]:
     return [bytes(data[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(chunks=mutated_requests(), eof=st.booleans())
 def test_server_survives_mutated_requests(chunks: list[bytes], eof: bool) -> None:
     check_server_survives(chunks, eof)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(chunks=st.lists(st.binary(max_size=3000), max_size=4), eof=st.booleans())
 def test_server_survives_random_bytes(chunks: list[bytes], eof: bool) -> None:
     check_server_survives(chunks, eof)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     values=st.lists(st.binary(max_size=40), min_size=1, max_size=6),
     name=st.sampled_from(
@@ -1530,7 +1530,7 @@ def mutated_responses(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(data=mutated_responses(), cut=st.integers(0, 400))
 def test_client_survives_mutated_responses(data: bytes, cut: int) -> None:
     # Whatever the server sends, the client raises InvalidHandshake or opens.
