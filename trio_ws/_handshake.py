@@ -94,7 +94,7 @@ _DEFLATE_PARAMS = (
 
 # Asking for client_max_window_bits without a value tells the server that the
 # client can use a smaller window if asked to (RFC 7692 section 7.1.2.2).
-_DEFLATE_OFFER = "permessage-deflate; client_max_window_bits"
+_DEFLATE_OFFER = f"{_DEFLATE}; client_max_window_bits"
 
 _REJECTION = "Failed to open a WebSocket connection: {}.\n"
 # Error messages quote what the client sent, up to the size of a request
