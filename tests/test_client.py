@@ -494,11 +494,25 @@ async def test_logger_option(
     caplog.set_level(logging.DEBUG)
     await start(nursery, echo, listener)
     logger = logging.getLogger("my.app")
-    async with connect("ws://a:8080/x", logger=logger) as ws:
+    async with connect("ws://user:secret@a:8080/x", logger=logger) as ws:
         assert ws.logger is logger
+        assert ws.request is not None
+        assert ws.request.headers["Authorization"] == "Basic dXNlcjpzZWNyZXQ="
     opened = [r for r in caplog.records if r.getMessage().startswith("connection ")]
     assert [r.name for r in opened][:1] == ["my.app"]
+    # The credentials stay out of the logs.
     assert opened[0].getMessage() == f"connection {ws.id} open to ws://a:8080/x"
+    assert listener.addresses == [("a", 8080)]
+
+
+async def test_ipv6_literal(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    await start(nursery, echo, listener)
+    async with connect("ws://[::1]:8080/") as ws:
+        assert ws.request is not None
+        assert ws.request.headers["Host"] == "[::1]:8080"
+    assert listener.addresses == [("::1", 8080)]
 
 
 # --- TLS -------------------------------------------------------------------------

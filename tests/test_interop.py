@@ -23,9 +23,7 @@ from .test_server import MemoryListener, echo, memory_network, start
 
 # Half incompressible, half very compressible: deflate runs on both.
 rng = random.Random(6455)
-LARGE_TEXT = (
-    "".join(rng.choice("abcdefghij") for _ in range(1_500_000)) + "x" * 1_500_000
-)
+LARGE_TEXT = "".join(rng.choices("abcdefghij", k=1_500_000)) + "x" * 1_500_000
 LARGE_BINARY = rng.randbytes(1_500_000) + b"\x00" * 1_500_000
 MAX_SIZE = 2**22
 

@@ -1158,3 +1158,35 @@ async def test_tls_handshake_failure_is_dropped(
     assert [r.getMessage() for r in caplog.records] == [
         "connection lost during the opening handshake"
     ]
+
+
+# --- Logging ---------------------------------------------------------------------
+
+
+async def test_logger_option(
+    autojump_clock: object,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logger = logging.getLogger("my.server")
+    flaky = FlakyListener(OSError(errno.ENFILE, "Too many open files in system"))
+    route_connect(monkeypatch, lambda host, port: flaky.connect())
+    seen: list[ServerConnection] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        seen.append(ws)
+        raise ValueError("logged on my.server")
+
+    async with trio.open_nursery() as nursery:
+        server: Server = await nursery.start(
+            functools.partial(serve, handler, listeners=[flaky], logger=logger)
+        )
+        assert server.logger is logger
+        async with connect("ws://a/") as ws:
+            await ws.wait_closed()
+        nursery.cancel_scope.cancel()
+    assert seen[0].logger is logger
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("my.server", "accept failed; retrying"),
+        ("my.server", "connection handler failed"),
+    ]

@@ -343,7 +343,7 @@ async def _accept_loop(
 async def _run_connection(
     server: Server, stream: trio.abc.Stream, config: _Config
 ) -> None:
-    """Handshake, then run the handler beside the reader and heartbeat."""
+    """Handshake, then run the handler; the stream is closed in the end."""
     try:
         try:
             ws = config.connection_options.create(config.create_connection, stream)
@@ -357,29 +357,34 @@ async def _run_connection(
             return
         server._connections.add(ws)
         try:
-            # Each nursery is collapsed: what leaves serve is one exception.
-            with collapse_groups():
-                async with trio.open_nursery() as nursery:
-                    ws._start(nursery)
-                    try:
-                        await config.handler(ws)
-                    except Exception as exc:
-                        if not isinstance(exc, ConnectionClosedOK):
-                            ws.logger.error("connection handler failed", exc_info=True)
-                        await ws._close_on_exit(exc)
-                    except BaseException as exc:
-                        await ws._close_on_exit(exc)
-                        raise
-                    else:
-                        await ws._close_on_exit(None)
-                    finally:
-                        # The heartbeat would run on: the handler's end is the
-                        # connection's end.
-                        nursery.cancel_scope.cancel()
+            await _run_handler(ws, config.handler)
         finally:
             server._connections.discard(ws)
     finally:
         await trio.aclose_forcefully(stream)
+
+
+async def _run_handler(ws: ServerConnection, handler: Handler) -> None:
+    """Run ``handler(ws)`` beside the reader and heartbeat, then close."""
+    # Each nursery is collapsed: what leaves serve is one exception.
+    with collapse_groups():
+        async with trio.open_nursery() as nursery:
+            ws._start(nursery)
+            try:
+                await handler(ws)
+            except Exception as exc:
+                if not isinstance(exc, ConnectionClosedOK):
+                    ws.logger.error("connection handler failed", exc_info=True)
+                await ws._close_on_exit(exc)
+            except BaseException as exc:
+                await ws._close_on_exit(exc)
+                raise
+            else:
+                await ws._close_on_exit(None)
+            finally:
+                # The heartbeat would run on: the handler's end is the
+                # connection's end.
+                nursery.cancel_scope.cancel()
 
 
 async def _maybe_await(
