@@ -1437,3 +1437,27 @@ def test_max_queue_validated() -> None:
     ws_stream, _ = trio.testing.memory_stream_pair()
     with pytest.raises(ValueError, match="max_queue must be at least 1 or None"):
         ServerConnection(ws_stream, max_queue=0)
+
+
+async def test_public_methods_checkpoint_on_fast_paths(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send_frame(OP_TEXT, b"queued")
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.testing.assert_checkpoints():
+            assert await ws.recv() == "queued"
+        with trio.testing.assert_checkpoints():
+            await ws.send("x")
+        with trio.testing.assert_checkpoints():
+            await ws.pong()
+        await peer.send_close(1000)
+        await ws.wait_closed()
+        with trio.testing.assert_checkpoints():
+            await ws.aclose()
+        with trio.testing.assert_checkpoints():
+            await ws.wait_closed()
+        with trio.testing.assert_checkpoints(), pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+        with trio.testing.assert_checkpoints(), pytest.raises(ConnectionClosedOK):
+            await ws.send("x")

@@ -35,7 +35,6 @@ the connection.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import math
 import os
@@ -53,9 +52,7 @@ from typing import (
     TYPE_CHECKING,
     ClassVar,
     Final,
-    Protocol as TypingProtocol,
     TypeAlias,
-    TypeVar,
 )
 
 import trio
@@ -63,6 +60,11 @@ import trio
 from ._exceptions import ConnectionClosed, ConnectionClosedOK
 from ._keepalive import Pings, PingWaiter, PongClock, control_payload
 from ._messages import MessageQueue
+from ._options import (
+    ConnectionFactory as ConnectionFactory,
+    ConnectionOptions as ConnectionOptions,
+    LoggerLike as LoggerLike,
+)
 from ._protocol import Protocol, State, check_close
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
@@ -81,61 +83,11 @@ __all__ = ["Connection", "ConnectionFactory", "ConnectionOptions", "Data", "Logg
 
 #: What a message can be sent as.
 Data: TypeAlias = "str | bytes | bytearray | memoryview"
-LoggerLike: TypeAlias = "logging.Logger | logging.LoggerAdapter[logging.Logger]"
 
 #: Bytes asked of the transport per read (wsproto advises large reads).
 READ_SIZE: Final = 65536
 #: How long a best-effort close frame may take when failing a connection.
 FAIL_WRITE_TIMEOUT: Final = 1.0
-
-
-ConnectionT = TypeVar("ConnectionT", bound="Connection")
-ConnectionT_co = TypeVar("ConnectionT_co", bound="Connection", covariant=True)
-
-
-class ConnectionFactory(TypingProtocol[ConnectionT_co]):
-    """What ``create_connection`` accepts: a :class:`Connection` subclass or a
-    callable with the same signature, such as
-    ``functools.partial(MyConnection, extra_argument=42)``."""
-
-    def __call__(
-        self,
-        stream: trio.abc.Stream,
-        /,
-        *,
-        max_size: int | None,
-        max_queue: int | None,
-        ping_interval: float | None,
-        ping_timeout: float | None,
-        close_timeout: float | None,
-        logger: LoggerLike | None,
-    ) -> ConnectionT_co: ...
-
-
-@dataclasses.dataclass(frozen=True)
-class ConnectionOptions:
-    """The options ``connect`` and ``serve`` pass to every new connection."""
-
-    max_size: int | None
-    max_queue: int | None
-    ping_interval: float | None
-    ping_timeout: float | None
-    close_timeout: float | None
-    logger: LoggerLike | None
-
-    def create(
-        self, factory: ConnectionFactory[ConnectionT], stream: trio.abc.Stream
-    ) -> ConnectionT:
-        """Build a connection on ``stream`` with ``factory`` and these options."""
-        return factory(
-            stream,
-            max_size=self.max_size,
-            max_queue=self.max_queue,
-            ping_interval=self.ping_interval,
-            ping_timeout=self.ping_timeout,
-            close_timeout=self.close_timeout,
-            logger=self.logger,
-        )
 
 
 class Connection(trio.abc.AsyncResource):
