@@ -130,7 +130,7 @@ def rejection(
     data: bytes | Sequence[bytes], status: int, msg: str, **kwargs: object
 ) -> list[tuple[bytes, bytes]]:
     """Check a plain-text error response; return its headers for more checks."""
-    response, out, _ = serve(data, **kwargs)
+    response, out, _ = serve(data, **kwargs)  # type: ignore[arg-type]
     body = f"Failed to open a WebSocket connection: {msg}.\n".encode()
     if status == 426:
         body += (
@@ -243,7 +243,7 @@ def test_client_additional_headers_mapping_and_user_agent() -> None:
 )
 def test_client_invalid_options(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        client(**kwargs)
+        client(**kwargs)  # type: ignore[arg-type]
 
 
 def test_client_random_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,11 +323,12 @@ def test_request_trailing_data() -> None:
     # A client may send frames right behind its request.
     server = ServerHandshake()
     assert server.receive_data(REQUEST[:10]) is None
-    assert server.receive_data(REQUEST[10:] + b"\x81\x80") is not None
+    request = server.receive_data(REQUEST[10:] + b"\x81\x80")
+    assert request is not None
     assert server.trailing_data == b"\x81\x80"
     assert server.receive_data(bytearray(b"abcd")) is None
     assert server.trailing_data == b"\x81\x80abcd"
-    _, result = server.accept(server._request)  # type: ignore[arg-type]
+    _, result = server.accept(request)
     assert result is not None
     assert result.trailing_data == b"\x81\x80abcd"
     server.receive_eof()  # nothing to say once the request is complete
