@@ -29,7 +29,7 @@ import trio
 import trio.testing
 
 from trio_ws import ClientConnection, Connection, ServerConnection
-from trio_ws._util import collapse_groups
+from trio_ws._util import collapse_groups, running
 
 from .helpers import MASK, OP_CLOSE, close_payload, frame, parse_frames
 
@@ -229,20 +229,11 @@ async def open_connection(
     ws_stream, peer_stream = stream_pair()
     ws = cls(ws_stream, ping_interval=ping_interval, **options)  # type: ignore[arg-type]
     peer = Peer(peer_stream, ws_stream, client=not ws.is_client)
+    ws._open([], trailing_data)
+    # The same lifecycle as connect() and serve().
     with collapse_groups():
-        async with trio.open_nursery() as nursery:
-            ws._open([], trailing_data)
-            ws._start(nursery)
-            try:
-                yield ws, peer
-            except BaseException as exc:
-                await ws._close_on_exit(exc)
-                raise
-            else:
-                await ws._close_on_exit(None)
-            finally:
-                ws._stop()
-                nursery.cancel_scope.cancel()
+        async with trio.open_nursery() as nursery, running(ws, nursery):
+            yield ws, peer
 
 
 @pytest.fixture(params=SIDES, ids=["client", "server"])
