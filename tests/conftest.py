@@ -15,6 +15,13 @@ tests assert exact bytes::
 
 Use it with the ``autojump_clock`` fixture: leaving the block runs the closing
 handshake, which waits up to ``close_timeout`` for a peer that stays silent.
+
+The peer can also misbehave: ``peer.stream.aclose()`` drops the TCP
+connection, :meth:`Peer.reset` resets it after some bytes,
+:meth:`Peer.stall_writes` makes the connection's writes hang part-way, and
+``open_connection(stream_pair=trio.testing.lockstep_stream_pair)`` makes the
+peer's writes wait for the reader (back-pressure). The ``connection_class``
+fixture runs a test once per side.
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ __all__ = ["SIDES", "Frame", "Peer", "open_connection"]
 
 #: A parsed frame: ``(opcode, fin, rsv, unmasked payload)``.
 Frame: TypeAlias = tuple[int, bool, int, bytes]
-#: Both connection classes, for ``pytest.mark.parametrize("cls", SIDES)``.
+#: Both connection classes, as the ``connection_class`` fixture gives them.
 SIDES = [ClientConnection, ServerConnection]
 
 StreamPair: TypeAlias = Callable[[], tuple[trio.abc.Stream, trio.abc.Stream]]
