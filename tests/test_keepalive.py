@@ -15,6 +15,7 @@ from trio_ws import (
     ServerConnection,
     State,
 )
+from trio_ws._keepalive import Pings, PingWaiter, PongClock, control_payload
 
 from .conftest import Peer, open_connection
 from .helpers import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_payload
@@ -273,3 +274,72 @@ async def test_pong_clock_starts_when_paused_reader_resumes(
         assert await ws.recv() == "0"
         await ws.wait_closed()
         assert trio.current_time() == 55  # resumed at 50, plus ping_timeout
+
+
+# --- the bookkeeping in _keepalive.py --------------------------------------------------
+
+
+def test_control_payload() -> None:
+    assert control_payload("é") == b"\xc3\xa9"
+    assert control_payload(memoryview(b"ab")) == b"ab"
+    assert control_payload(b"x" * 125) == b"x" * 125
+    assert len(control_payload(None)) == 4
+    with pytest.raises(
+        ValueError, match="ping and pong payloads are at most 125 bytes"
+    ):
+        control_payload(b"x" * 126)
+
+
+async def test_pings_acknowledge_in_order(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    pings = Pings()
+    first, second, third = PingWaiter(), PingWaiter(), PingWaiter()
+    pings.add(b"1", first)
+    await trio.sleep(1)
+    pings.add(b"2", second)
+    pings.add(b"3", third)
+    with pytest.raises(
+        RuntimeError, match="already waiting for a pong with the same data"
+    ):
+        pings.add(b"2", PingWaiter())
+    await trio.sleep(2)
+    assert pings.acknowledge(b"unknown") is None
+    assert pings.acknowledge(b"2") == 2
+    assert (first.rtt, second.rtt, third.rtt) == (3, 2, None)
+    assert first.event.is_set()
+    assert second.event.is_set()
+    assert len(pings) == 1
+    pings.end()
+    assert third.event.is_set()
+    assert third.rtt is None
+    assert len(pings) == 0
+
+
+async def test_pings_forget_only_their_own() -> None:
+    pings = Pings()
+    old, new = PingWaiter(), PingWaiter()
+    pings.add(b"p", old)
+    pings.forget(b"p", old)
+    pings.add(b"p", new)
+    pings.forget(b"p", old)  # a late forget leaves the new ping alone
+    assert len(pings) == 1
+
+
+async def test_pong_clock(autojump_clock: trio.testing.MockClock) -> None:
+    clock = PongClock()
+    clock.pause()  # not running: nothing to stop
+    clock.resume()
+    with clock.running(10, paused=False) as scope:
+        await trio.sleep(4)
+        clock.pause()
+        await trio.sleep(100)
+        clock.resume()
+        await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert trio.current_time() == 110
+    with clock.running(10, paused=True) as scope:
+        await trio.sleep(50)
+        clock.resume()
+        await trio.sleep_forever()
+    assert trio.current_time() == 170
