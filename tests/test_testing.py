@@ -104,6 +104,12 @@ def test_transport_throttle_arguments(max_bytes: int, interval: float) -> None:
         left.throttle_reading(max_bytes, interval)
 
 
+async def test_transport_max_bytes_is_checked() -> None:
+    left, _ = memory_transport_pair()
+    with pytest.raises(ValueError, match="max_bytes must be at least 1"):
+        await left.receive_some(0)
+
+
 def test_transport_buffer_size_is_checked() -> None:
     with pytest.raises(ValueError, match="buffer_size must be at least 1"):
         memory_transport_pair(0)

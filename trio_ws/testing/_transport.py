@@ -170,6 +170,7 @@ class MemoryTransport(trio.abc.Stream):
         """Read what the other end wrote; ``b""`` once it closed its end.
 
         Raises:
+            ValueError: ``max_bytes`` is below 1.
             trio.BusyResourceError: Another task is reading.
             trio.ClosedResourceError: This end is closed.
             trio.BrokenResourceError: The connection was reset.
@@ -177,6 +178,9 @@ class MemoryTransport(trio.abc.Stream):
         Cancellation:
             Safe: a cancelled read consumes nothing.
         """
+        if max_bytes is not None and max_bytes < 1:
+            msg = "max_bytes must be at least 1"
+            raise ValueError(msg)
         if self._receiving:
             msg = "another task is reading from this transport"
             raise trio.BusyResourceError(msg)
