@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from trio_ws import InvalidHandshake, InvalidURI
 from trio_ws._uri import WebSocketURI, parse_uri
@@ -210,3 +212,36 @@ def test_invalid_chains_the_cause() -> None:
     with pytest.raises(InvalidURI) as exc_info:
         parse_uri("ws://h:x/")
     assert isinstance(exc_info.value.__cause__, ValueError)
+
+
+# --- Any text: InvalidURI or a URI that makes a valid request -------------------
+
+_URI_ALPHABET = st.sampled_from(
+    [*"wsWS:/[]@%?#.:-_~!$&'()*+,;=09afAF ", "é", "€", "\t", "\x00", "\ud800"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.text(_URI_ALPHABET, max_size=40),
+        st.builds(
+            lambda scheme, rest: scheme + rest,
+            st.sampled_from(["ws://", "wss://", "WS://", "ws:", "ws:///"]),
+            st.text(_URI_ALPHABET, max_size=40),
+        ),
+    )
+)
+def test_any_text(text: str) -> None:
+    try:
+        wsuri = parse_uri(text)
+    except InvalidURI:
+        return
+    # Whatever was accepted fits in a request line and a Host header.
+    for part in (wsuri.host_header, wsuri.path, str(wsuri)):
+        assert part.isascii()
+        assert not any(c.isspace() or ord(c) < 0x20 or c == "\x7f" for c in part)
+    assert wsuri.path.startswith("/")
+    assert 0 < wsuri.port < 65536
+    assert wsuri.host
+    assert parse_uri(str(wsuri)) == dataclasses.replace(wsuri, user_info=None)
