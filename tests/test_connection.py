@@ -1461,3 +1461,27 @@ async def test_public_methods_checkpoint_on_fast_paths(
             await ws.recv()
         with trio.testing.assert_checkpoints(), pytest.raises(ConnectionClosedOK):
             await ws.send("x")
+
+
+async def test_internal_error_while_reading_fails_the_connection(
+    autojump_clock: trio.testing.MockClock,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A bug in the protocol layer must not crash the owner's nursery.
+    async with open_connection(ServerConnection) as (ws, peer):
+        assert ws._protocol is not None
+        monkeypatch.setattr(ws._protocol, "receive_data", lambda data: 1 / 0)
+        await peer.send_frame(OP_TEXT, b"boom")
+        assert await peer.receive_frame() == close_frame(1011, "internal error")
+        await peer.receive_eof()
+        error = await closed_error(ws)
+        assert (
+            str(error)
+            == "sent 1011 (internal error) internal error; no close frame received"
+        )
+        assert isinstance(error.__cause__, ZeroDivisionError)
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage() == f"failing connection {ws.id}"
+    assert record.exc_info is not None

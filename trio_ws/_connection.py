@@ -256,7 +256,13 @@ class Connection(trio.abc.AsyncResource):
                     if not data:
                         protocol.receive_eof()
                         return
-                    protocol.receive_data(data)
+                    try:
+                        protocol.receive_data(data)
+                    except Exception as exc:
+                        # A bug in trio_ws, not the peer's doing: fail the
+                        # connection instead of crashing the owner's nursery.
+                        self.logger.exception("failing connection %s", self.id)
+                        protocol.fail(1011, "internal error", cause=exc)
                     self._dispatch(protocol)
                     self._bound_final_writes(protocol)
                     await self._flush()
