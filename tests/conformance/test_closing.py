@@ -272,3 +272,40 @@ async def test_fragments_then_close_then_continuation(
         await peer.stream.aclose()
     assert echo.received == []
     assert_clean(echo, 1001, "bye")
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_failed_connection_not_held_by_a_peer_that_does_not_read(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
+    """After a violation the close frame is written best effort: a peer that
+    reads nothing holds the connection for 1 s at most, then TCP closes."""
+    async with echo_connection(role, stream_pair=trio.testing.lockstep_stream_pair) as (
+        peer,
+        echo,
+        _,
+    ):
+        await peer.send(peer.frame(OP_TEXT, b"\xff"))
+        await echo.ws.wait_closed()
+        assert trio.current_time() == 1
+    assert echo.closed is not None
+    assert echo.closed.sent is not None
+    assert echo.closed.sent.code == 1007
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_closing_handshake_not_held_by_a_peer_that_does_not_read(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
+    """A peer that sends a close frame and reads nothing more: the echo is
+    abandoned after close_timeout (5 s here) and TCP closes."""
+    async with echo_connection(role, stream_pair=trio.testing.lockstep_stream_pair) as (
+        peer,
+        echo,
+        _,
+    ):
+        await peer.send(peer.close_frame(1000))
+        await echo.ws.wait_closed()
+        assert trio.current_time() == 5
+    assert echo.closed is not None
+    assert echo.closed.rcvd == Close(1000, "")
