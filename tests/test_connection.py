@@ -1485,3 +1485,23 @@ async def test_internal_error_while_reading_fails_the_connection(
     assert record.levelno == logging.ERROR
     assert record.getMessage() == f"failing connection {ws.id}"
     assert record.exc_info is not None
+
+
+async def test_messages_during_the_closing_handshake_are_kept(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    async with open_connection(connection_class) as (ws, peer):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.aclose)
+            assert await peer.receive_frame() == close_frame(1000)
+            # Sent before the peer saw our close frame.
+            await peer.send(
+                peer.frame(OP_TEXT, b"in flight")
+                + peer.frame(OP_CLOSE, close_payload(1000))
+            )
+            if connection_class is ClientConnection:
+                await peer.stream.aclose()
+        assert ws.state is State.CLOSED
+        assert await ws.recv() == "in flight"
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()

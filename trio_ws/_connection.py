@@ -488,7 +488,8 @@ class Connection(trio.abc.AsyncResource):
         Cancellation:
             Cancelled before the ping is written, nothing is sent. Cancelled
             while waiting for the pong, the ping stays sent and its pong is
-            ignored.
+            ignored. Cancelled part-way through writing it, the connection is
+            failed, as for :meth:`send`.
         """
         payload = control_payload(data)
         waiter = await self._send_ping(payload)
@@ -588,9 +589,11 @@ class Connection(trio.abc.AsyncResource):
         """Close the connection with the closing handshake.
 
         Sends a close frame, waits for the peer's, and closes the TCP
-        connection, in at most ``close_timeout`` seconds; after that the
-        transport is closed without waiting further. Closing a closed
-        connection does nothing.
+        connection, in at most ``close_timeout`` seconds (waiting behind a
+        ``send`` stuck on a slow peer included); after that the transport is
+        closed without waiting further. If the closing handshake is already
+        under way, waits for it to end. Closing a closed connection does
+        nothing.
 
         Args:
             code: The close code (RFC 6455 7.4).
@@ -600,8 +603,9 @@ class Connection(trio.abc.AsyncResource):
             ValueError: ``code`` or ``reason`` cannot be sent.
 
         Cancellation:
-            The transport is closed even if :meth:`aclose` is cancelled
-            (as :meth:`trio.abc.AsyncResource.aclose` requires), then
+            The transport is closed at once even if :meth:`aclose` is
+            cancelled (as :meth:`trio.abc.AsyncResource.aclose` requires),
+            without waiting for the closing handshake, then
             :exc:`trio.Cancelled` propagates.
         """
         check_close(code, reason)
