@@ -123,8 +123,14 @@ def broadcast(
             continue
         backlog = _backlogs.get(ws)
         if backlog is None:
-            backlog = _backlogs[ws] = _Backlog()
-            nursery.start_soon(_drain, ws, backlog, name=f"{ws!r} broadcast")
+            try:
+                nursery.start_soon(
+                    _drain, ws, backlog := _Backlog(), name=f"{ws!r} broadcast"
+                )
+            except RuntimeError:  # pragma: no cover - OPEN implies a live nursery
+                # Never let one connection's state break the broadcast.
+                continue
+            _backlogs[ws] = backlog
         if backlog.overflowed:
             continue
         if len(backlog.messages) >= max_backlog:
