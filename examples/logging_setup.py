@@ -39,13 +39,16 @@ async def main() -> None:
                     trio_ws.serve, failing, 0, host="127.0.0.1", logger=adapter
                 )
             )
+            closed: trio_ws.ConnectionClosed | None = None
             async with trio_ws.connect(f"ws://127.0.0.1:{server.port}") as ws:
                 await ws.send("anything")
                 try:
                     await ws.recv()
                 except trio_ws.ConnectionClosedError as exc:
-                    print("client:", exc)
-            nursery.cancel_scope.cancel()
+                    closed = exc
+            # Once the server has stopped, its log is written.
+            await server.aclose()
+        print("client:", closed)
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)

@@ -347,3 +347,9 @@ def test_readme_links_exist() -> None:
     assert "docs/intro/tutorial.rst" in targets
     for target in targets:
         assert (ROOT / target).exists(), target
+
+
+def test_examples_page_lists_every_example() -> None:
+    page = (DOCS / "intro" / "examples.rst").read_text()
+    listed = set(re.findall(r"``(\w+)\.py``", page))
+    assert listed == example_names()
