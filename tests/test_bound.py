@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 from collections.abc import AsyncIterator
 
 import pytest
@@ -151,3 +152,15 @@ async def test_open_connection_over_tcp() -> None:
                     await trio_ws.open_connection(
                         connections, f"ws://127.0.0.1:{port}/"
                     )
+
+
+@pytest.mark.parametrize("function", [trio_ws.open_connection, trio_ws.reconnect])
+def test_takes_every_option_of_connect(function: object) -> None:
+    # Options added to connect() must be added here too, with its defaults.
+    def options(f: object) -> dict[str, object]:
+        parameters = inspect.signature(f).parameters.values()  # type: ignore[arg-type]
+        return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+    expected = options(trio_ws.connect)
+    actual = options(function)
+    assert {name: actual.get(name) for name in expected} == expected
