@@ -11,11 +11,12 @@ still open, waits out the backoff delay, and opens the next connection with
 :func:`~trio_ws._bound.start_connection` in that nursery, so the connection
 lives until the next iteration or the end of the block.
 
-Delays: the first connection is attempted at once. After a failed attempt,
-or before reconnecting after a connection ended, the delay is ``min_delay *
-factor ** n`` (capped at ``max_delay``), ``n`` counting the failures since
-the last successful opening, scaled by a random factor in ``[1 - jitter, 1]``
-so that many clients do not reconnect in lockstep.
+Delays: the first connection is attempted at once. Before reconnecting
+after a connection ended, and after the first failed attempt, the delay is
+``min_delay``; each further failure multiplies it by ``factor``, up to
+``max_delay``; a successful opening starts over. Each delay is scaled by a
+random factor in ``[1 - jitter, 1]`` so that many clients do not reconnect in
+lockstep.
 """
 
 from __future__ import annotations
@@ -189,11 +190,12 @@ async def reconnect(
     :func:`~trio_ws.connect` block (1000, 1001 if cancelled, 1011 if the
     block raised); the connection's tasks run in a nursery the block owns.
 
-    The first attempt is immediate. After a failed attempt, and before
-    reconnecting once a connection ended, the iteration waits ``min_delay *
-    factor ** n`` seconds (at most ``max_delay``), where ``n`` counts the
-    failed attempts since the last connection opened, multiplied by a random
-    factor between ``1 - jitter`` and 1. Failures that ``retry`` rejects are
+    The first attempt is immediate. Before reconnecting once a connection
+    ended, and after the first failed attempt, the iteration waits
+    ``min_delay`` seconds; each further failed attempt multiplies the delay
+    by ``factor``, up to ``max_delay`` (1, 2, 4, 8... seconds by default),
+    and a successful opening starts over. Each delay is multiplied by a
+    random factor between ``1 - jitter`` and 1. Failures that ``retry`` rejects are
     raised by the iteration; the default, :func:`~trio_ws.retryable`, retries
     network errors, timeouts and 429 or 5xx responses. Each attempt and delay
     is logged at INFO.
