@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 
 from ._auth import basic_auth as basic_auth
-from ._broadcast import broadcast as broadcast
 from ._bound import open_connection as open_connection
+from ._broadcast import broadcast as broadcast
 from ._client import ClientConnection as ClientConnection, connect as connect
 from ._close import Close as Close, CloseCode as CloseCode
 from ._connection import Connection as Connection
