@@ -19,7 +19,7 @@ from ._connection import (
 from ._exceptions import InvalidHandshake
 from ._handshake import DEFAULT_USER_AGENT, ClientHandshake, HandshakeResult
 from ._uri import parse_uri
-from ._util import collapse_groups, seconds
+from ._util import collapse_groups, running, seconds
 
 if TYPE_CHECKING:
     from ._http import HeadersLike
@@ -155,19 +155,9 @@ async def connect(
             ws.response = handshake.response
             ws.subprotocol = result.subprotocol
             ws._open(result.extensions, result.trailing_data)
-            ws._start(nursery)
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
-            try:
+            async with running(ws, nursery):
                 yield ws
-            except BaseException as exc:
-                await ws._close_on_exit(exc)
-                raise
-            else:
-                await ws._close_on_exit(None)
-            finally:
-                # The heartbeat would run on: the block's end is the
-                # connection's end.
-                nursery.cancel_scope.cancel()
 
 
 @contextmanager

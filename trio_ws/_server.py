@@ -23,7 +23,7 @@ from ._forwarded import TrustedProxies, client_host
 from ._handshake import DEFAULT_SERVER, HandshakeResult, ServerHandshake
 from ._http import Request, Response, plain_response
 from ._protocol import State
-from ._util import collapse_groups, seconds
+from ._util import collapse_groups, running, seconds
 
 __all__ = ["Server", "ServerConnection", "serve"]
 
@@ -366,25 +366,15 @@ async def _run_connection(
 
 async def _run_handler(ws: ServerConnection, handler: Handler) -> None:
     """Run ``handler(ws)`` beside the reader and heartbeat, then close."""
-    # Each nursery is collapsed: what leaves serve is one exception.
-    with collapse_groups():
-        async with trio.open_nursery() as nursery:
-            ws._start(nursery)
-            try:
+    try:
+        # Collapsed here, so that what leaves serve is one exception.
+        with collapse_groups():
+            async with trio.open_nursery() as nursery, running(ws, nursery):
                 await handler(ws)
-            except Exception as exc:
-                if not isinstance(exc, ConnectionClosedOK):
-                    ws.logger.error("connection handler failed", exc_info=True)
-                await ws._close_on_exit(exc)
-            except BaseException as exc:
-                await ws._close_on_exit(exc)
-                raise
-            else:
-                await ws._close_on_exit(None)
-            finally:
-                # The heartbeat would run on: the handler's end is the
-                # connection's end.
-                nursery.cancel_scope.cancel()
+    except Exception as exc:
+        # The connection is closed (1011); the server goes on.
+        if not isinstance(exc, ConnectionClosedOK):
+            ws.logger.error("connection handler failed", exc_info=True)
 
 
 async def _maybe_await(

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
 
 import trio
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import BaseExceptionGroup
 
-__all__ = ["InternalError", "collapse_groups", "seconds"]
+if TYPE_CHECKING:
+    from ._connection import Connection
+
+__all__ = ["InternalError", "collapse_groups", "running", "seconds"]
 
 
 def seconds(timeout: float | None) -> float:
@@ -64,3 +68,24 @@ def collapse_groups() -> Iterator[None]:
         finally:
             exc.__context__ = context
             del exc, group, context
+
+
+@asynccontextmanager
+async def running(ws: Connection, nursery: trio.Nursery) -> AsyncIterator[None]:
+    """Run an open connection's tasks in ``nursery`` while the block runs.
+
+    The block is the owner's code (the body of ``connect``, a handler).
+    Leaving it closes the connection with 1000, 1011 if it raised or 1001 if
+    it was cancelled (shielded, bounded by ``close_timeout``), then cancels
+    ``nursery``, where the heartbeat would run on.
+    """
+    ws._start(nursery)
+    try:
+        yield
+    except BaseException as exc:
+        await ws._close_on_exit(exc)
+        raise
+    else:
+        await ws._close_on_exit(None)
+    finally:
+        nursery.cancel_scope.cancel()
