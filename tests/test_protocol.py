@@ -6,7 +6,7 @@ import tracemalloc
 import zlib
 
 import pytest
-from wsproto.extensions import Extension, PerMessageDeflate
+from wsproto.extensions import Extension
 from wsproto.frame_protocol import RsvBits
 
 from trio_ws import (
@@ -449,20 +449,9 @@ def test_max_size_none() -> None:
     assert s.take_messages() == [b"x" * 100_000]
 
 
-def deflate_pair() -> tuple[PerMessageDeflate, PerMessageDeflate]:
-    client_ext, server_ext = PerMessageDeflate(), PerMessageDeflate()
-    offer = client_ext.offer()
-    assert isinstance(offer, str)
-    accepted = server_ext.accept(offer)
-    assert isinstance(accepted, str)
-    client_ext.finalize(accepted)
-    return client_ext, server_ext
-
-
 def test_compressed_messages_round_trip() -> None:
-    client_ext, server_ext = deflate_pair()
-    c = client(extensions=[client_ext])
-    s = server(extensions=[server_ext])
+    c = client(extensions=[DeflateParams()])
+    s = server(extensions=[DeflateParams()])
     c.send_message("a" * 1000)
     data = bytes(c.data_to_send())
     assert len(data) < 100
@@ -472,8 +461,7 @@ def test_compressed_messages_round_trip() -> None:
 
 
 def test_max_size_on_decompressed_size() -> None:
-    _, server_ext = deflate_pair()
-    s = server(extensions=[server_ext], max_size=1000)
+    s = server(extensions=[DeflateParams()], max_size=1000)
     compressor = zlib.compressobj(wbits=-15)
     bomb = compressor.compress(b"\x00" * 100_000) + compressor.flush(zlib.Z_SYNC_FLUSH)
     s.receive_data(frame(OP_BINARY, bomb[:-4], rsv=4, mask=MASK))
@@ -578,27 +566,22 @@ def test_other_extensions_are_passed_to_wsproto() -> None:
     assert s.take_messages() == ["x"]
 
 
-def test_disabled_wsproto_deflate_is_ignored() -> None:
-    s = server(extensions=[PerMessageDeflate()])  # never negotiated
+def test_without_deflate_rsv1_is_an_error() -> None:
+    s = server()
     s.send_message("a" * 100)
     assert bytes(s.data_to_send()) == b"\x81\x64" + b"a" * 100
     s.receive_data(frame(OP_TEXT, b"x", rsv=4, mask=MASK))
     assert_failed(s, 1002, ProtocolError)
 
 
-def test_wsproto_parameters_are_used() -> None:
-    client_ext, server_ext = PerMessageDeflate(), PerMessageDeflate()
-    accepted = server_ext.accept(
-        "permessage-deflate; server_no_context_takeover; client_max_window_bits=9"
-    )
-    assert isinstance(accepted, str)
-    client_ext.finalize("permessage-deflate; " + accepted)
-    s = server(extensions=[server_ext])
+def test_server_no_context_takeover() -> None:
+    params = DeflateParams(server_no_context_takeover=True, client_max_window_bits=9)
+    s = server(extensions=[params])
     for _ in range(2):
         s.send_message("hello hello hello")
     first, second = parse_frames(bytes(s.data_to_send()))
-    assert first == second  # no context takeover on the server's side
-    c = client(extensions=[client_ext])
+    assert first == second  # a fresh context for each message
+    c = client(extensions=[params])
     c.receive_data(frame(OP_TEXT, first[3], rsv=4) + frame(OP_TEXT, second[3], rsv=4))
     assert c.take_messages() == ["hello hello hello"] * 2
 

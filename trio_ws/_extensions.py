@@ -40,7 +40,7 @@ import dataclasses
 import zlib
 from typing import Final, final
 
-from wsproto.extensions import Extension, PerMessageDeflate as WsprotoDeflate
+from wsproto.extensions import Extension
 from wsproto.frame_protocol import (
     CloseReason,
     FrameDecoder,
@@ -67,16 +67,6 @@ class DeflateParams:
     client_no_context_takeover: bool = False
     server_max_window_bits: int = 15
     client_max_window_bits: int = 15
-
-    @classmethod
-    def from_wsproto(cls, extension: WsprotoDeflate) -> DeflateParams:
-        """The parameters negotiated by wsproto's extension."""
-        return cls(
-            server_no_context_takeover=extension.server_no_context_takeover,
-            client_no_context_takeover=extension.client_no_context_takeover,
-            server_max_window_bits=extension.server_max_window_bits,
-            client_max_window_bits=extension.client_max_window_bits,
-        )
 
 
 @final

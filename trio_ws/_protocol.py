@@ -39,7 +39,6 @@ import enum
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, cast, final
 
-from wsproto.extensions import Extension, PerMessageDeflate as WsprotoDeflate
 from wsproto.frame_protocol import (
     CloseReason,
     Frame,
@@ -60,6 +59,7 @@ from ._extensions import DeflateParams, FrameFilter, PerMessageDeflate
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
+    from wsproto.extensions import Extension
 
 __all__ = ["Protocol", "State"]
 
@@ -137,13 +137,9 @@ class Protocol:
         chain: list[Extension] = []
         for extension in extensions:
             if isinstance(extension, DeflateParams):
+                # The handshake's agreement; trio_ws compresses and inflates
+                # with its own code, not wsproto's (see _extensions).
                 deflate = PerMessageDeflate(extension, client=client)
-            elif isinstance(extension, WsprotoDeflate):
-                # The handshake negotiates with wsproto's class; trio_ws
-                # compresses and inflates with its own (see _extensions).
-                if extension.enabled():
-                    params = DeflateParams.from_wsproto(extension)
-                    deflate = PerMessageDeflate(params, client=client)
             else:
                 chain.append(extension)
         self._filter = FrameFilter(deflate, max_size)
