@@ -429,6 +429,16 @@ async def test_cancelled_before_connect(network: Network) -> None:
     assert network.peers == []
 
 
+async def test_cancelled_during_tcp(network: Network, autojump_clock: object) -> None:
+    network.delay = 100
+    with trio.move_on_after(2) as scope:
+        async with connect("ws://a/"):
+            raise AssertionError("not reached")
+    assert scope.cancelled_caught
+    assert trio.current_time() == 2
+    assert network.peers == []
+
+
 async def test_cancelled_during_handshake(
     nursery: trio.Nursery, network: Network, autojump_clock: object
 ) -> None:

@@ -429,6 +429,33 @@ async def test_aclose_cancelled_cancels_connections(
         assert cancelled_at == [1]
 
 
+async def test_aclose_cancelled_before(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    cancelled_at: list[float] = []
+    serve_returned = trio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled_at.append(trio.current_time())
+
+    async def run_serve(task_status: trio.TaskStatus[Server]) -> None:
+        await serve(handler, listeners=[listener], task_status=task_status)
+        serve_returned.set()
+
+    server: Server = await nursery.start(run_serve)
+    async with connect("ws://a/"):
+        await trio.sleep(1)
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await server.aclose()
+        await serve_returned.wait()
+        assert trio.current_time() == 1
+        assert cancelled_at == [1]
+
+
 async def test_aclose_answers_pending_handshake_with_503(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
