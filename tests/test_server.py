@@ -28,6 +28,7 @@ import trio_ws._client
 from trio_ws import (
     ConnectionClosedError,
     ConnectionClosedOK,
+    Headers,
     InvalidStatus,
     Request,
     Response,
@@ -808,16 +809,23 @@ async def test_process_response_replaces_101(
     assert handled == []
 
 
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (Response(99, "Nonsense", Headers()), ValueError),  # h11 refuses it
+        ("not a Response", AttributeError),
+    ],
+)
 async def test_invalid_response_drops_connection(
     nursery: trio.Nursery,
     listener: MemoryListener,
     autojump_clock: object,
     caplog: pytest.LogCaptureFixture,
+    answer: object,
+    error: type[Exception],
 ) -> None:
-    def process_request(ws: ServerConnection, request: Request) -> Response | None:
-        if request.path == "/bad":
-            return Response(99, "Nonsense", ws.respond(200, "").headers)
-        return None
+    def process_request(ws: ServerConnection, request: Request) -> object:
+        return answer if request.path == "/bad" else None
 
     await start(nursery, echo, listener, process_request=process_request)
     stream = await listener.connect()
@@ -825,7 +833,8 @@ async def test_invalid_response_drops_connection(
     assert await receive_all(stream) == b""
     (record,) = caplog.records
     assert record.getMessage() == "opening handshake failed"
-    assert isinstance(record.exc_info[1], ValueError)  # type: ignore[index]
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], error)
     async with connect("ws://a/good") as ws:  # nothing else broke
         await ws.send("x")
         assert await ws.recv() == "x"

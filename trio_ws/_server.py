@@ -409,8 +409,9 @@ async def _handshake(
             )
         try:
             data = handshake.data_for_response(response)
-        except ValueError:
-            # process_request or process_response built an invalid response.
+        except Exception:
+            # process_request or process_response returned an invalid
+            # response, or something else than a Response.
             ws.logger.error("opening handshake failed", exc_info=True)
             return False
         ws.response = response
