@@ -101,8 +101,13 @@ async def connect(
         InvalidHeader: The server's response breaks RFC 6455.
         NegotiationError: Subprotocol or extension negotiation failed.
         InvalidHandshake: The opening handshake failed otherwise.
-        TimeoutError: ``open_timeout`` ran out.
-        OSError: The TCP connection or TLS failed, as trio reports it.
+        TimeoutError: ``open_timeout`` ran out; it bounds TCP, TLS and the
+            opening handshake together. Chained to :exc:`trio.TooSlowError`.
+        OSError: The TCP connection or TLS failed, as trio reports it
+            (:exc:`ssl.SSLCertVerificationError` for an untrusted
+            certificate).
+        ValueError: ``ssl`` with a ``ws://`` URI, or an invalid option
+            (``compression``, a subprotocol, a header).
 
     Cancellation:
         Cancelled while opening, the TCP connection is closed and
