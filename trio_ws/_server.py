@@ -87,6 +87,9 @@ class Server:
 
     Attributes:
         listeners: The listeners accepting connections.
+        close_timeout: How long :meth:`aclose` gives handlers to finish.
+        logger: Where the server logs (accept errors); connections log on
+            their own :attr:`~trio_ws.Connection.logger`.
     """
 
     def __init__(
@@ -109,19 +112,21 @@ class Server:
         self._stopped = trio.Event()
 
     def __repr__(self) -> str:
-        return f"<Server port={self.port} connections={len(self._connections)}>"
+        return f"<Server port={self.port} connections={len(self.connections)}>"
 
     @property
     def port(self) -> int | None:
         """The port of the first listener (useful after ``port=0``), or ``None``."""
-        for listener in self.listeners:
-            while isinstance(listener, trio.SSLListener):
-                listener = listener.transport_listener
-            if isinstance(listener, trio.SocketListener):
-                address = listener.socket.getsockname()
-                if isinstance(address, tuple):
-                    return int(address[1])
+        if not self.listeners:
             return None
+        listener = self.listeners[0]
+        while isinstance(listener, trio.SSLListener):
+            listener = listener.transport_listener
+        if isinstance(listener, trio.SocketListener):
+            address = listener.socket.getsockname()
+            # A Unix socket's address is a path.
+            if isinstance(address, tuple):
+                return int(address[1])
         return None
 
     @property
