@@ -19,9 +19,12 @@ MIB = 2**20
 TRICKLED = 1024
 
 
+_PRINTABLE = bytes(range(0x20, 0x7F))
+
+
 def payload(size: int) -> bytes:
     # Printable ASCII, so that the same bytes make a valid text message.
-    return bytes(0x20 + i % 95 for i in range(size))
+    return (_PRINTABLE * (size // len(_PRINTABLE) + 1))[:size]
 
 
 def length_header(opcode: int, size: int) -> bytes:
