@@ -23,6 +23,7 @@ import trio
 import trio.testing
 
 import trio_ws
+from trio_ws.testing import open_connection_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -353,3 +354,19 @@ def test_examples_page_lists_every_example() -> None:
     page = (DOCS / "intro" / "examples.rst").read_text()
     listed = set(re.findall(r"``(\w+)\.py``", page))
     assert listed == example_names()
+
+
+async def test_faq_quotes_the_busy_recv_error(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection_pair() as pair, trio.open_nursery() as nursery:
+        nursery.start_soon(pair.client.recv)
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio.BusyResourceError) as busy:
+            await pair.client.recv()
+        nursery.cancel_scope.cancel()
+    last = traceback.format_exception_only(busy.value)[-1].strip()
+    assert last == (
+        "trio.BusyResourceError: another task is already receiving on this connection"
+    )
+    assert f"   {last}\n" in (DOCS / "faq" / "index.rst").read_text()
