@@ -370,3 +370,27 @@ async def test_faq_quotes_the_busy_recv_error(
         "trio.BusyResourceError: another task is already receiving on this connection"
     )
     assert f"   {last}\n" in (DOCS / "faq" / "index.rst").read_text()
+
+
+async def test_faq_quotes_the_answer_to_a_browser() -> None:
+    async def unused(ws: trio_ws.ServerConnection) -> None:
+        raise AssertionError("a plain GET never reaches the handler")
+
+    with trio.fail_after(TIMEOUT):
+        async with trio.open_nursery() as nursery:
+            server: trio_ws.Server = await nursery.start(
+                functools.partial(trio_ws.serve, unused, 0, host="127.0.0.1")
+            )
+            stream = await trio.open_tcp_stream("127.0.0.1", server.port or 0)
+            async with stream:
+                await stream.send_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                response = b""
+                while chunk := await stream.receive_some():
+                    response += chunk
+            nursery.cancel_scope.cancel()
+    head, _, body = response.decode().partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 426 Upgrade Required\r\n")
+    faq = " ".join((DOCS / "faq" / "index.rst").read_text().split())
+    for sentence in body.split("\n"):
+        if sentence:
+            assert f"``{sentence}``" in faq, sentence
