@@ -27,7 +27,7 @@ fixture runs a test once per side.
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeAlias, TypeVar
 
@@ -205,13 +205,14 @@ async def open_connection(
     *,
     stream_pair: StreamPair = trio.testing.memory_stream_pair,
     trailing_data: bytes = b"",
+    extensions: Sequence[object] = (),
     ping_interval: float | None = None,
     **options: object,
 ) -> AsyncIterator[tuple[ConnectionT, Peer]]:
     """Open a connection of class ``cls`` against a raw :class:`Peer`.
 
     The connection is built on one end of ``stream_pair()``, switched to OPEN
-    with ``_open([], trailing_data)`` (no extensions) and started in a
+    with ``_open(extensions, trailing_data)`` and started in a
     nursery, as ``connect`` and ``serve`` do after the opening handshake. The
     body of the ``async with`` block plays the user's code: leaving it closes
     the connection with 1000, 1001 if cancelled, or 1011 if it raised (the
@@ -225,6 +226,8 @@ async def open_connection(
             block) or ``lockstep_stream_pair`` (writes wait for the reader),
             for back-pressure.
         trailing_data: Bytes the peer sent right behind its handshake.
+        extensions: Negotiated extensions, e.g. ``[DeflateParams()]`` from
+            ``trio_ws._extensions`` for permessage-deflate.
         ping_interval: Keepalive interval; off unless a test asks for it, so
             that pings do not interleave with the frames a test expects.
         options: Other arguments of the connection (``max_queue``,
@@ -236,7 +239,7 @@ async def open_connection(
     ws_stream, peer_stream = stream_pair()
     ws = cls(ws_stream, ping_interval=ping_interval, **options)  # type: ignore[arg-type]
     peer = Peer(peer_stream, ws_stream, client=not ws.is_client)
-    ws._open([], trailing_data)
+    ws._open(extensions, trailing_data)  # type: ignore[arg-type]
     # The same lifecycle as connect() and serve().
     with collapse_groups():
         async with trio.open_nursery() as nursery, running(ws, nursery):

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import sys
+import zlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -25,6 +26,7 @@ from trio_ws import (
     State,
 )
 from trio_ws._connection import ConnectionOptions
+from trio_ws._extensions import DeflateParams
 
 from .conftest import Peer, open_connection
 from .helpers import (
@@ -1505,3 +1507,35 @@ async def test_messages_during_the_closing_handshake_are_kept(
         assert await ws.recv() == "in flight"
         with pytest.raises(ConnectionClosedOK):
             await ws.recv()
+
+
+async def test_send_cancelled_on_the_write_lock_keeps_the_compressor_in_step(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # A send granted the write lock with a cancellation pending makes no
+    # frame: permessage-deflate's context never includes a frame not sent.
+    inflater = zlib.decompressobj(-15)
+
+    def inflate(payload: bytes) -> bytes:
+        return inflater.decompress(payload + b"\x00\x00\xff\xff")
+
+    async with open_connection(ServerConnection, extensions=[DeflateParams()]) as (
+        ws,
+        peer,
+    ):
+        async with trio.open_nursery() as nursery:
+            scope = trio.CancelScope()
+
+            async def lost() -> None:
+                with scope:
+                    await ws.send("hello world, hello world")
+
+            async with ws._write_lock:
+                nursery.start_soon(lost)
+                await trio.testing.wait_all_tasks_blocked()
+            scope.cancel()  # the lock is handed over, the task not run yet
+        assert scope.cancelled_caught
+        await ws.send("hello world, hello world")
+        opcode, fin, rsv, payload = await peer.receive_frame()
+        assert (opcode, fin, rsv) == (OP_TEXT, True, 4)  # RSV1: compressed
+        assert inflate(payload) == b"hello world, hello world"
