@@ -690,3 +690,35 @@ def test_client_inflates_with_the_server_window() -> None:
     data = compressor.compress(b"xyz" * 100) + compressor.flush(zlib.Z_SYNC_FLUSH)
     c.receive_data(frame(OP_BINARY, data[:-4], rsv=4))
     assert c.take_messages() == [b"xyz" * 100]
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "reason"),
+    [
+        (frame(OP_CONT, b"x", mask=MASK), 1002, "unexpected continuation frame"),
+        (
+            frame(OP_TEXT, b"a", fin=False, mask=MASK)
+            + frame(OP_BINARY, b"b", mask=MASK),
+            1002,
+            "new message before the previous one ended",
+        ),
+        (
+            frame(OP_TEXT, b"\xed\xa0", fin=False, mask=MASK),
+            1007,
+            "invalid UTF-8: surrogate",
+        ),
+    ],
+)
+def test_frame_filter_close_reasons(data: bytes, code: int, reason: str) -> None:
+    s = server()
+    s.receive_data(data)
+    payload = parse_frames(bytes(s.data_to_send()))[-1][3]
+    assert payload == code.to_bytes(2, "big") + reason.encode()
+    assert str(s.failure) == reason
+
+
+def test_invalid_compressed_data_reason() -> None:
+    s = server(extensions=[DeflateParams()])
+    s.receive_data(frame(OP_BINARY, b"\xff\xff", rsv=4, mask=MASK))
+    assert str(s.failure).startswith("invalid compressed data: ")
+    assert_failed(s, 1007, ProtocolError)

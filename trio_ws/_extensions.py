@@ -166,6 +166,8 @@ class FrameFilter(Extension):
         self.max_size = max_size
         #: Size reached when ``max_size`` was exceeded (at least).
         self.exceeded = 0
+        #: Why the last frame was refused (1002 or 1007), for the close reason.
+        self.error = ""
         self._in_message = False  # a message has frames still to come
         self._compressed = False  # the current message is compressed
         self._control = False  # the current frame is a control frame
@@ -185,6 +187,13 @@ class FrameFilter(Extension):
             return True
         return False
 
+    def _refuse(self, error: str, *, invalid: bool = False) -> CloseReason:
+        """Refuse the current frame: 1007 if its data is ``invalid``, else 1002."""
+        self.error = error
+        if invalid:
+            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        return CloseReason.PROTOCOL_ERROR
+
     def _budget(self) -> int:
         """How much to inflate at most: one byte past ``max_size`` (0: no limit)."""
         return 0 if self.max_size is None else self.max_size - self._size + 1
@@ -201,11 +210,11 @@ class FrameFilter(Extension):
             return _NO_RSV  # RFC 7692 6.1: no RSV1 on control frames
         if opcode is Opcode.CONTINUATION:
             if not self._in_message:
-                return CloseReason.PROTOCOL_ERROR  # nothing to continue
+                return self._refuse("unexpected continuation frame")
             claimed = _NO_RSV  # RFC 7692 6.1: RSV1 on the first frame only
         else:
             if self._in_message:
-                return CloseReason.PROTOCOL_ERROR  # previous message unfinished
+                return self._refuse("new message before the previous one ended")
             self._size = 0
             self._text = opcode is Opcode.TEXT
             self._last = b""
@@ -226,10 +235,10 @@ class FrameFilter(Extension):
             assert self.deflate is not None
             try:
                 data = self.deflate.decompress(data, self._budget())
-            except zlib.error:
-                return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+            except zlib.error as exc:
+                return self._refuse(f"invalid compressed data: {exc}", invalid=True)
         if self._text and data and self._surrogate(data):
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+            return self._refuse("invalid UTF-8: surrogate", invalid=True)
         return self._count(data)
 
     def _surrogate(self, data: bytes) -> bool:
@@ -256,8 +265,8 @@ class FrameFilter(Extension):
         assert self.deflate is not None
         try:
             data = self.deflate.finish(self._budget())
-        except zlib.error:
-            return CloseReason.INVALID_FRAME_PAYLOAD_DATA
+        except zlib.error as exc:
+            return self._refuse(f"invalid compressed data: {exc}", invalid=True)
         return self._count(data)
 
     def _count(self, data: bytes) -> bytes | CloseReason:

@@ -10,9 +10,13 @@ received (:meth:`take_messages`, :meth:`take_pongs`) and the bytes to write
 (:meth:`data_to_send`). It never performs I/O; ``_connection.py`` does.
 
 wsproto's :class:`~wsproto.frame_protocol.FrameProtocol` parses and serialises
-frames, validates UTF-8 incrementally (RFC 6455 section 8.1, so invalid text
-fails as soon as the bad byte arrives) and applies permessage-deflate. Every
-decision about the connection's state lives here, following these rules:
+frames and validates UTF-8 incrementally (RFC 6455 section 8.1, so invalid
+text fails as soon as the bad byte arrives). trio_ws plugs one extension into
+it, :class:`~trio_ws._extensions.FrameFilter`, which checks message
+sequencing, reserved bits and ``max_size`` ahead of wsproto and applies
+permessage-deflate with trio_ws's own bounded code; close frames are
+validated here (:func:`parse_close`). Every decision about the connection's
+state lives here, following these rules:
 
 1. The state goes OPEN -> CLOSING -> CLOSED. CLOSING starts when a close frame
    is sent or received; CLOSED when the transport is gone.
@@ -30,7 +34,12 @@ decision about the connection's state lives here, following these rules:
 6. After the closing handshake the server closes the transport first
    (7.1.1); the client waits for that EOF.
 7. ``max_size`` bounds each incoming message, checked against frame headers
-   before the payload is read, and against the decompressed size.
+   before the payload is read, and against the decompressed size, inflating
+   at most one byte past it. Fragments are gathered in one buffer, so a
+   message takes about its size in memory however it is fragmented.
+8. A received close frame may carry any code trio_ws may send (RFC 6455 7.4
+   and the IANA registry); anything else is 1002, a reason that is not UTF-8
+   1007.
 """
 
 from __future__ import annotations
@@ -271,8 +280,10 @@ class Protocol:
             )
             reason = f"message over {self.max_size} bytes"
         else:
-            error = ProtocolError(str(exc))
-            reason = str(exc)
+            # The frame filter says what it refused; wsproto only reports
+            # "error in extension".
+            reason = self._filter.error or str(exc)
+            error = ProtocolError(reason)
         error.__cause__ = exc
         self.fail(code, reason, cause=error)
 
