@@ -15,8 +15,7 @@ import logging
 import math
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
 import pytest
@@ -134,17 +133,6 @@ async def start(
         functools.partial(serve, handler, listeners=[listener], **options)  # type: ignore[arg-type]
     )
     return server
-
-
-@asynccontextmanager
-async def serving(
-    handler: Handler, listener: MemoryListener, **options: object
-) -> AsyncIterator[Server]:
-    """Serve on ``listener`` for the duration of the block."""
-    async with trio.open_nursery() as nursery:
-        server = await start(nursery, handler, listener, **options)
-        yield server
-        nursery.cancel_scope.cancel()
 
 
 async def echo(ws: ServerConnection) -> None:
