@@ -1,9 +1,12 @@
-"""Interoperability with the websockets library (its trio implementation).
+"""Interoperability with the websockets library (its trio implementation)
+and with trio-websocket.
 
-Their client runs against our server over the in-memory listener, under
-virtual time; our client runs against their server over loopback sockets,
-since their server logs the socket name of its listeners. Compression is on
-(the default of both) in both directions.
+websockets' client runs against our server over the in-memory listener,
+under virtual time; our client runs against websockets' server over loopback
+sockets, since that server logs the socket name of its listeners.
+Compression is on (the default of both) in both directions. trio-websocket
+wraps any stream, so both directions run in memory, without compression,
+which it does not offer.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ import random
 
 import pytest
 import trio
+import trio.testing
+import trio_websocket
 import websockets.exceptions
 import websockets.trio.client
 import websockets.trio.server
 
 from trio_ws import ConnectionClosedError, ConnectionClosedOK, ServerConnection, connect
 
-from .test_server import MemoryListener, echo, memory_network, start
+from .test_server import MemoryListener, echo, memory_network, route_connect, start
 
 # Half incompressible, half very compressible: deflate runs on both.
 rng = random.Random(6455)
@@ -195,3 +200,90 @@ async def test_our_client_their_server() -> None:
                 with pytest.raises(ConnectionClosedOK):
                     await ws.recv()
             await server.aclose()
+
+
+# --- trio-websocket, over memory streams -------------------------------------------
+# It offers no compression, so these connections run without any extension.
+
+
+async def test_trio_websocket_client_our_server(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    closed: list[BaseException] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await echo(ws)
+        except ConnectionClosedError as exc:
+            closed.append(exc)
+
+    await start(nursery, handler, listener)
+    stream = await listener.connect()
+    async with trio.open_nursery() as theirs_nursery:
+        theirs = await trio_websocket.wrap_client_stream(
+            theirs_nursery,
+            stream,  # type: ignore[arg-type]
+            "localhost",
+            "/chat?room=1",
+            subprotocols=["chat"],
+            max_message_size=MAX_SIZE,
+        )
+        assert theirs.subprotocol is None  # our server supports none
+        await theirs.send_message("text ✓")
+        assert await theirs.get_message() == "text ✓"
+        await theirs.send_message(b"\x00\x01\xff")
+        assert await theirs.get_message() == b"\x00\x01\xff"
+        await theirs.send_message(LARGE_BINARY[:1_000_000])
+        assert await theirs.get_message() == LARGE_BINARY[:1_000_000]
+        await theirs.aclose(4000, "bye")
+    await trio.testing.wait_all_tasks_blocked()
+    assert [str(exc) for exc in closed] == [
+        "received 4000 (private use) bye; then sent 4000 (private use) bye"
+    ]
+
+
+async def test_our_client_trio_websocket_server(
+    nursery: trio.Nursery, autojump_clock: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths: list[str] = []
+
+    async def open_tcp_stream(host: str, port: int) -> trio.abc.Stream:
+        client, server = trio.testing.memory_stream_pair()
+        nursery.start_soon(their_server, server)
+        return client
+
+    async def their_server(stream: trio.abc.Stream) -> None:
+        async with trio.open_nursery() as theirs_nursery:
+            request = await trio_websocket.wrap_server_stream(
+                theirs_nursery, stream, max_message_size=MAX_SIZE
+            )
+            paths.append(request.path)
+            theirs = await request.accept(subprotocol="chat")
+            try:
+                while True:
+                    message = await theirs.get_message()
+                    if message == "close 4003":
+                        await theirs.aclose(4003, "as asked")
+                        return
+                    await theirs.send_message(message)
+            except trio_websocket.ConnectionClosed:
+                return
+
+    route_connect(monkeypatch, open_tcp_stream)
+    async with connect("ws://localhost/x?y=1", subprotocols=["chat"]) as ws:
+        assert ws.subprotocol == "chat"
+        assert ws.response is not None
+        assert "Sec-WebSocket-Extensions" not in ws.response.headers
+        await ws.send("text ✓")
+        assert await ws.recv() == "text ✓"
+        await ws.send(b"\x00\x01\xff")
+        assert await ws.recv() == b"\x00\x01\xff"
+        await ws.send(LARGE_TEXT[:1_000_000])
+        assert await ws.recv() == LARGE_TEXT[:1_000_000]
+        await ws.send("close 4003")
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+    assert str(info.value) == (
+        "received 4003 (private use) as asked; then sent 4003 (private use) as asked"
+    )
+    assert paths == ["/x?y=1"]
