@@ -1214,3 +1214,26 @@ async def test_logger_option(
         ("my.server", "accept failed; retrying"),
         ("my.server", "connection handler failed"),
     ]
+
+
+async def test_aclose_from_a_handler_cancels_it_at_close_timeout(
+    nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
+) -> None:
+    servers: list[Server] = []
+    outcome: list[str] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await servers[0].aclose()
+        except trio.Cancelled:
+            outcome.append(f"cancelled at {trio.current_time()}")
+            raise
+
+    servers.append(await start(nursery, handler, listener, close_timeout=4))
+    async with connect("ws://a/") as ws:
+        with pytest.raises(ConnectionClosedOK) as info:
+            await ws.recv()
+    assert info.value.code == 1001
+    assert trio.current_time() == 0  # the connection closes at once
+    await trio.testing.wait_all_tasks_blocked()
+    assert outcome == ["cancelled at 4.0"]

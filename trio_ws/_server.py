@@ -143,6 +143,11 @@ class Server:
         ``close_timeout`` seconds to finish, cancels what is left, and returns
         once :func:`serve` has returned. Calling it again just waits for that.
 
+        A handler that calls it waits for itself: it is cancelled after
+        ``close_timeout``, like any handler that outlives the closure. To
+        stop the server from a handler, signal the task that started
+        :func:`serve` instead (a :class:`trio.Event`, for instance).
+
         Cancellation:
             Cancelled, the remaining connections are cancelled at once.
         """
