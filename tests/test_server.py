@@ -373,14 +373,25 @@ async def test_aclose_cancels_stubborn_handler_at_close_timeout(
         finally:
             cancelled_at.append(trio.current_time())
 
+    refused: list[float] = []
+
+    async def connect_while_closing() -> None:
+        await trio.sleep(2)
+        with pytest.raises(ConnectionRefusedError):
+            await listener.connect()
+        refused.append(trio.current_time())
+
     server = await start(nursery, handler, listener, close_timeout=3)
     async with connect("ws://a/") as ws:
         await trio.sleep(1)
+        nursery.start_soon(connect_while_closing)
         await server.aclose()
         assert trio.current_time() == 4
         assert cancelled_at == [4]
         assert ws.state is State.CLOSED
         assert ws.close_code == 1001
+    # The listener was closed at once, not after the handlers.
+    assert refused == [3]
 
 
 async def test_aclose_returns_when_handlers_finish(
