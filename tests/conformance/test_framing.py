@@ -184,3 +184,45 @@ async def test_max_size_exact_fits_and_one_more_fails(
     assert echo.closed is not None
     assert echo.closed.sent is not None
     assert echo.closed.sent.code == 1009
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_thousand_messages_in_one_write(
+    autojump_clock: trio.testing.MockClock, role: str
+) -> None:
+    """9.7.x/9.8.x: 1000 small messages at once, past max_queue: all echoed,
+    in order."""
+    messages = [payload(i % 130) for i in range(1000)]
+    async with echo_connection(role, max_queue=4) as (peer, echo, _):
+        await peer.send(b"".join(peer.frame(OP_BINARY, m) for m in messages))
+        for m in messages:
+            assert await peer.receive_data() == m
+        await peer.close()
+    assert echo.received == messages
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(
+    "header",
+    [
+        pytest.param(b"\x82\x7e\x00\x05", id="16-bit-length-for-5"),
+        pytest.param(
+            b"\x82\x7f" + (200).to_bytes(8, "big"), id="64-bit-length-for-200"
+        ),
+        pytest.param(
+            b"\x82\x7f" + (2**63 + 1).to_bytes(8, "big"), id="64-bit-length-msb"
+        ),
+    ],
+)
+async def test_invalid_length_encodings(
+    autojump_clock: trio.testing.MockClock, role: str, header: bytes
+) -> None:
+    """RFC 6455 5.2: the length takes the fewest bytes and the 64-bit form
+    has its top bit clear; anything else is 1002."""
+    async with echo_connection(role, max_size=None) as (peer, echo, _):
+        if peer.client:  # set the mask bit and add a key
+            header = header[:1] + bytes([header[1] | 0x80]) + header[2:] + b"\x00" * 4
+        await peer.send(header + b"x" * 5)
+        await peer.expect_failure(1002)
+    assert echo.closed is not None
+    assert echo.closed.code == 1002
