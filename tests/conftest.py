@@ -26,8 +26,10 @@ fixture runs a test once per side.
 
 from __future__ import annotations
 
+import errno
+import math
 import struct
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TypeAlias, TypeVar
 
@@ -35,12 +37,21 @@ import pytest
 import trio
 import trio.testing
 
+import trio_ws._client
 from trio_ws import ClientConnection, Connection, ServerConnection
 from trio_ws._util import collapse_groups, running
 
 from .helpers import MASK, OP_CLOSE, close_payload, frame, parse_frames
 
-__all__ = ["SIDES", "Frame", "Peer", "open_connection"]
+__all__ = [
+    "SIDES",
+    "Frame",
+    "MemoryListener",
+    "Peer",
+    "memory_network",
+    "open_connection",
+    "route_connect",
+]
 
 #: A parsed frame: ``(opcode, fin, rsv, unmasked payload)``.
 Frame: TypeAlias = tuple[int, bool, int, bytes]
@@ -250,3 +261,78 @@ async def open_connection(
 def connection_class(request: pytest.FixtureRequest) -> type[Connection]:
     """Each connection class in turn, for tests that hold for both sides."""
     return request.param  # type: ignore[no-any-return]
+
+
+# --- In-memory network -----------------------------------------------------------
+
+
+class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
+    """A listener handing out one end of a memory stream pair per connection.
+
+    ``stream_pair`` makes each pair: ``memory_stream_pair`` (writes never
+    block) or ``lockstep_stream_pair`` (writes wait for the reader).
+
+    Attributes:
+        accepted: The server ends handed out, for tests that cut them.
+        addresses: The ``(host, port)`` that ``connect`` asked for.
+    """
+
+    def __init__(
+        self, stream_pair: StreamPair = trio.testing.memory_stream_pair
+    ) -> None:
+        self._stream_pair = stream_pair
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](math.inf)
+        self.accepted: list[trio.abc.Stream] = []
+        self.addresses: list[tuple[str, int]] = []
+
+    async def connect(self) -> trio.abc.Stream:
+        """Open a connection; the client end is returned."""
+        await trio.lowlevel.checkpoint()
+        client, server = self._stream_pair()
+        try:
+            self._send.send_nowait(server)
+        except trio.BrokenResourceError:
+            raise ConnectionRefusedError(errno.ECONNREFUSED, "refused") from None
+        return client
+
+    async def accept(self) -> trio.abc.Stream:
+        stream = await self._receive.receive()
+        self.accepted.append(stream)
+        return stream
+
+    async def aclose(self) -> None:
+        # Connections still in the backlog are reset, as by a closed socket.
+        while True:
+            try:
+                stream = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.ClosedResourceError):
+                break
+            await trio.aclose_forcefully(stream)
+        self._receive.close()
+        await trio.lowlevel.checkpoint()
+
+
+def route_connect(
+    monkeypatch: pytest.MonkeyPatch,
+    open_stream: Callable[[str, int], Awaitable[trio.abc.Stream]],
+) -> None:
+    """Make ``trio_ws.connect`` get its TCP stream from ``open_stream``."""
+    monkeypatch.setattr(trio_ws._client.trio, "open_tcp_stream", open_stream)
+
+
+@pytest.fixture
+def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
+    """A memory listener; ``trio_ws.connect`` connects to it, whatever the URI."""
+    return memory_network(monkeypatch)
+
+
+def memory_network(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
+    """Make a memory listener and route ``trio_ws.connect`` to it."""
+    listener = MemoryListener()
+
+    async def open_tcp_stream(host: str, port: int) -> trio.abc.Stream:
+        listener.addresses.append((host, port))
+        return await listener.connect()
+
+    route_connect(monkeypatch, open_tcp_stream)
+    return listener

@@ -12,7 +12,6 @@ import email.utils
 import errno
 import functools
 import logging
-import math
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,6 @@ import trio
 import trio.testing
 import trustme
 
-import trio_ws._client
 from trio_ws import (
     ConnectionClosedError,
     ConnectionClosedOK,
@@ -39,6 +37,8 @@ from trio_ws import (
 )
 from trio_ws._handshake import DEFAULT_SERVER
 
+# memory_network stays importable from here for test_client and test_interop.
+from .conftest import MemoryListener, memory_network, route_connect  # noqa: F401
 from .helpers import OP_CLOSE, OP_TEXT, close_payload, frame, parse_frames
 
 Handler: TypeAlias = Callable[[ServerConnection], Awaitable[None]]
@@ -48,75 +48,6 @@ ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 DATE = "Thu, 01 Jan 2026 00:00:00 GMT"
 MASK = b"\x00\x00\x00\x00"
 CLOSE_1001 = b"\x88\x02\x03\xe9"  # unmasked close frame, code 1001
-
-
-# --- In-memory network -----------------------------------------------------------
-
-
-class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
-    """A listener handing out one end of a memory stream pair per connection.
-
-    Attributes:
-        accepted: The server ends handed out, for tests that cut them.
-        addresses: The ``(host, port)`` that ``connect`` asked for.
-    """
-
-    def __init__(self) -> None:
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](math.inf)
-        self.accepted: list[trio.abc.Stream] = []
-        self.addresses: list[tuple[str, int]] = []
-
-    async def connect(self) -> trio.abc.Stream:
-        """Open a connection; the client end is returned."""
-        await trio.lowlevel.checkpoint()
-        client, server = trio.testing.memory_stream_pair()
-        try:
-            self._send.send_nowait(server)
-        except trio.BrokenResourceError:
-            raise ConnectionRefusedError(errno.ECONNREFUSED, "refused") from None
-        return client
-
-    async def accept(self) -> trio.abc.Stream:
-        stream = await self._receive.receive()
-        self.accepted.append(stream)
-        return stream
-
-    async def aclose(self) -> None:
-        # Connections still in the backlog are reset, as by a closed socket.
-        while True:
-            try:
-                stream = self._receive.receive_nowait()
-            except (trio.WouldBlock, trio.ClosedResourceError):
-                break
-            await trio.aclose_forcefully(stream)
-        self._receive.close()
-        await trio.lowlevel.checkpoint()
-
-
-def route_connect(
-    monkeypatch: pytest.MonkeyPatch,
-    open_stream: Callable[[str, int], Awaitable[trio.abc.Stream]],
-) -> None:
-    """Make ``trio_ws.connect`` get its TCP stream from ``open_stream``."""
-    monkeypatch.setattr(trio_ws._client.trio, "open_tcp_stream", open_stream)
-
-
-@pytest.fixture
-def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
-    """A memory listener; ``trio_ws.connect`` connects to it, whatever the URI."""
-    return memory_network(monkeypatch)
-
-
-def memory_network(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
-    """Make a memory listener and route ``trio_ws.connect`` to it."""
-    listener = MemoryListener()
-
-    async def open_tcp_stream(host: str, port: int) -> trio.abc.Stream:
-        listener.addresses.append((host, port))
-        return await listener.connect()
-
-    route_connect(monkeypatch, open_tcp_stream)
-    return listener
 
 
 @pytest.fixture
