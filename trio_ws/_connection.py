@@ -380,7 +380,12 @@ class Connection(trio.abc.AsyncResource):
 
     # --- Sending -------------------------------------------------------------
 
-    async def send(self, message: Data | Iterable[Data] | AsyncIterable[Data]) -> None:
+    async def send(
+        self,
+        message: Data | Iterable[Data] | AsyncIterable[Data],
+        *,
+        compress: bool = True,
+    ) -> None:
         """Send a message.
 
         A :class:`str` is sent as a text message; :class:`bytes`,
@@ -391,6 +396,10 @@ class Connection(trio.abc.AsyncResource):
 
         Args:
             message: The message.
+            compress: ``False`` sends this message uncompressed, its frames
+                without RSV1, on a connection that negotiated
+                permessage-deflate: for data that is compressed already or
+                too short to gain anything. No effect without compression.
 
         Raises:
             ConnectionClosed: The connection is closing or closed.
@@ -411,17 +420,17 @@ class Connection(trio.abc.AsyncResource):
         await trio.lowlevel.checkpoint_if_cancelled()
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             async with self._send_lock:
-                await self._write_message(message, fin=True)
+                await self._write_message(message, fin=True, compress=compress)
         elif isinstance(message, (AsyncIterable, Iterable)) and not isinstance(
             message, dict
         ):
             async with self._send_lock:
-                await self._send_fragments(_Fragments(message))
+                await self._send_fragments(_Fragments(message), compress)
         else:
             msg = f"message has an unsupported type: {type(message).__name__}"
             raise TypeError(msg)
 
-    async def _send_fragments(self, fragments: _Fragments) -> None:
+    async def _send_fragments(self, fragments: _Fragments, compress: bool) -> None:
         previous: Data | None = None
         try:
             while (fragment := await fragments.next()) is not _END:
@@ -434,10 +443,10 @@ class Connection(trio.abc.AsyncResource):
                             "fragments of one message must be all str or all bytes-like"
                         )
                         raise TypeError(msg)
-                    await self._write_message(previous, fin=False)
+                    await self._write_message(previous, fin=False, compress=compress)
                 previous = fragment
             if previous is not None:
-                await self._write_message(previous, fin=True)
+                await self._write_message(previous, fin=True, compress=compress)
         except BaseException:
             if self._proto.sending_fragments and not self._closing():
                 # The peer is waiting for the rest of a message that will not
@@ -445,8 +454,12 @@ class Connection(trio.abc.AsyncResource):
                 await self._fail(1011, "error while sending a fragmented message")
             raise
 
-    async def _write_message(self, data: Data, *, fin: bool) -> None:
-        await self._write(lambda protocol: protocol.send_message(data, fin=fin))
+    async def _write_message(
+        self, data: Data, *, fin: bool, compress: bool = True
+    ) -> None:
+        await self._write(
+            lambda protocol: protocol.send_message(data, fin=fin, compress=compress)
+        )
 
     async def _write(self, make: Callable[[Protocol], None]) -> None:
         """Make frames with ``make(protocol)`` and write them, while OPEN.

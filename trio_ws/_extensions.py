@@ -174,6 +174,10 @@ class FrameFilter(Extension):
         self._size = 0  # bytes of the current message so far, inflated
         self._text = False  # the current message is text
         self._last = b""  # the last byte of the current message so far
+        #: Whether the next outgoing message is compressed (set by the
+        #: protocol per message: ``send(..., compress=False)``).
+        self.compress = True
+        self._compressing = False  # the outgoing message is compressed
 
     def enabled(self) -> bool:
         return True
@@ -286,5 +290,12 @@ class FrameFilter(Extension):
         if self.deflate is None or opcode.iscontrol():
             return rsv, data
         if opcode is not Opcode.CONTINUATION:
-            rsv = RsvBits(True, rsv.rsv2, rsv.rsv3)  # RFC 7692 6: first frame
+            # Decided once per message: its frames are all compressed or
+            # none is. An uncompressed message leaves the compressor's
+            # context alone, as RFC 7692 7.2.1 applies it to compressed ones.
+            self._compressing = self.compress
+            if self._compressing:
+                rsv = RsvBits(True, rsv.rsv2, rsv.rsv3)  # RFC 7692 6: first frame
+        if not self._compressing:
+            return rsv, data
         return rsv, self.deflate.compress(data, fin=fin)

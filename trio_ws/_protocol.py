@@ -334,11 +334,15 @@ class Protocol:
         if self.state is not State.OPEN:
             raise self.closed_exception()
 
-    def send_message(self, data: str | Buffer, *, fin: bool = True) -> None:
+    def send_message(
+        self, data: str | Buffer, *, fin: bool = True, compress: bool = True
+    ) -> None:
         """Queue one frame of a text (``str``) or binary message.
 
         With ``fin=False`` the message goes on in later calls with data of the
-        same type (continuation frames, RFC 6455 5.4).
+        same type (continuation frames, RFC 6455 5.4). ``compress=False`` on
+        the first frame sends the whole message uncompressed (RSV1 clear) when
+        permessage-deflate was negotiated; it changes nothing otherwise.
 
         Raises:
             ConnectionClosed: The connection is not OPEN.
@@ -347,6 +351,8 @@ class Protocol:
         self._check_open()
         if not isinstance(data, (str, bytes)):
             data = bytes(data)
+        if not self._sending_fragments:
+            self._filter.compress = compress
         self._out.append(self._frames.send_data(data, fin))
         self._sending_fragments = not fin
 
