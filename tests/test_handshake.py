@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import trio_ws._handshake
+import trio_ws._handshake_client
 from trio_ws import (
     InvalidHandshake,
     InvalidHeader,
@@ -28,11 +28,11 @@ from trio_ws._extensions import DeflateParams
 from trio_ws._handshake import (
     DEFAULT_SERVER,
     DEFAULT_USER_AGENT,
-    ClientHandshake,
     HandshakeResult,
     InvalidRequest,
-    ServerHandshake,
 )
+from trio_ws._handshake_client import ClientHandshake
+from trio_ws._handshake_server import ServerHandshake
 from trio_ws._http import Headers
 from trio_ws._protocol import Protocol
 from trio_ws._uri import parse_uri
@@ -66,7 +66,7 @@ RESPONSE_101 = (
 @pytest.fixture(autouse=True)
 def fixed_key_and_date(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the client's key the RFC's and the Date header constant."""
-    monkeypatch.setattr(trio_ws._handshake, "generate_nonce", KEY.encode)
+    monkeypatch.setattr(trio_ws._handshake_client, "generate_nonce", KEY.encode)
     monkeypatch.setattr("email.utils.formatdate", lambda usegmt: DATE)
 
 

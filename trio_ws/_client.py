@@ -17,7 +17,8 @@ from ._connection import (
     LoggerLike,
 )
 from ._exceptions import InvalidHandshake
-from ._handshake import DEFAULT_USER_AGENT, ClientHandshake, HandshakeResult
+from ._handshake import DEFAULT_USER_AGENT, HandshakeResult
+from ._handshake_client import ClientHandshake
 from ._uri import parse_uri
 from ._util import collapse_groups, running, seconds
 

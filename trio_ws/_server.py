@@ -20,7 +20,8 @@ from ._connection import (
 )
 from ._exceptions import ConnectionClosedOK, InvalidHandshake
 from ._forwarded import TrustedProxies, client_host
-from ._handshake import DEFAULT_SERVER, HandshakeResult, ServerHandshake
+from ._handshake import DEFAULT_SERVER, HandshakeResult
+from ._handshake_server import ServerHandshake
 from ._http import Request, Response, plain_response
 from ._protocol import State
 from ._util import collapse_groups, running, seconds

@@ -17,7 +17,7 @@ from wsproto.utilities import generate_accept_token
 import trio_ws
 from trio_ws._client import _handshake as client_handshake
 from trio_ws._extensions import DeflateParams
-from trio_ws._handshake import ClientHandshake
+from trio_ws._handshake_client import ClientHandshake
 from trio_ws._uri import parse_uri
 
 from .peer import RawPeer, echo_connection

@@ -20,7 +20,7 @@ import trio
 
 from .._client import ClientConnection, _handshake
 from .._connection import ConnectionOptions
-from .._handshake import ClientHandshake
+from .._handshake_client import ClientHandshake
 from .._server import ServerConnection, serve
 from .._uri import parse_uri
 from .._util import collapse_groups, seconds
