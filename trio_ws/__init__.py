@@ -21,6 +21,7 @@ from ._exceptions import (
     NegotiationError as NegotiationError,
     PayloadTooBig as PayloadTooBig,
     ProtocolError as ProtocolError,
+    ProxyError as ProxyError,
     WebSocketError as WebSocketError,
 )
 from ._http import (
@@ -57,6 +58,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "Request",
     "Response",
     "Router",

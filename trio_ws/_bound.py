@@ -15,7 +15,7 @@ import functools
 import ssl as ssl_module
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 from ._client import ClientConnection, connect
 from ._handshake import DEFAULT_USER_AGENT
@@ -41,6 +41,7 @@ async def open_connection(
     origin: str | None = None,
     compression: str | None = "deflate",
     ssl: ssl_module.SSLContext | None = None,
+    proxy: str | Literal[True] | None = True,
     open_timeout: float | None = 10,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
@@ -76,6 +77,7 @@ async def open_connection(
         origin: As for :func:`~trio_ws.connect`.
         compression: As for :func:`~trio_ws.connect`.
         ssl: As for :func:`~trio_ws.connect`.
+        proxy: As for :func:`~trio_ws.connect`.
         open_timeout: As for :func:`~trio_ws.connect`.
         ping_interval: As for :func:`~trio_ws.connect`.
         ping_timeout: As for :func:`~trio_ws.connect`.
@@ -108,6 +110,7 @@ async def open_connection(
         origin=origin,
         compression=compression,
         ssl=ssl,
+        proxy=proxy,
         open_timeout=open_timeout,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,

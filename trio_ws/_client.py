@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import trio
 
@@ -19,6 +19,7 @@ from ._connection import (
 from ._exceptions import InvalidHandshake
 from ._handshake import DEFAULT_USER_AGENT, HandshakeResult
 from ._handshake_client import ClientHandshake
+from ._proxy import open_tunnel, resolve_proxy
 from ._uri import parse_uri
 from ._util import collapse_groups, running, seconds
 
@@ -50,6 +51,7 @@ async def connect(
     origin: str | None = None,
     compression: str | None = "deflate",
     ssl: ssl_module.SSLContext | None = None,
+    proxy: str | Literal[True] | None = True,
     open_timeout: float | None = 10,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
@@ -80,6 +82,12 @@ async def connect(
             ``None`` turns compression off.
         ssl: TLS settings for ``wss://``; a default context is made when
             ``None``.
+        proxy: ``True`` (the default) takes the proxy from the environment
+            (``https_proxy`` for ``wss://``, ``http_proxy`` for ``ws://``,
+            else ``all_proxy``; ``no_proxy`` exempts hosts); a URI such as
+            ``"http://user:pass@host:3128"``, ``"https://..."``,
+            ``"socks5://..."`` or ``"socks5h://..."`` sets one; ``None``
+            connects directly. See :doc:`/howto/proxies`.
         open_timeout: Seconds allowed for TCP, TLS and the opening handshake;
             ``None``: no limit.
         ping_interval: Seconds between keepalive pings; ``None``: no pings.
@@ -101,6 +109,7 @@ async def connect(
             ``.response`` holds its response.
         InvalidHeader: The server's response breaks RFC 6455.
         NegotiationError: Subprotocol or extension negotiation failed.
+        ProxyError: The proxy refused the tunnel or broke its protocol.
         InvalidHandshake: The opening handshake failed otherwise.
         TimeoutError: ``open_timeout`` ran out; it bounds TCP, TLS and the
             opening handshake together. Chained to :exc:`trio.TooSlowError`.
@@ -131,6 +140,12 @@ async def connect(
     elif ssl is not None:
         msg = "ssl is only for wss:// URIs"
         raise ValueError(msg)
+    # Reads the environment for proxy=True; a few dict lookups when unset.
+    tunnel = (
+        None
+        if proxy is None
+        else resolve_proxy(proxy, wsuri.secure, wsuri.host, wsuri.port)
+    )
     factory = ClientConnection if create_connection is None else create_connection
     options = ConnectionOptions(
         max_size=max_size,
@@ -146,9 +161,11 @@ async def connect(
             # One deadline for TCP, TLS and the handshake together.
             deadline = trio.current_time() + seconds(open_timeout)
             with _fail_at(deadline, "timed out while opening the connection"):
-                stream: trio.abc.Stream = await trio.open_tcp_stream(
-                    wsuri.host, wsuri.port
-                )
+                stream: trio.abc.Stream
+                if tunnel is None:
+                    stream = await trio.open_tcp_stream(wsuri.host, wsuri.port)
+                else:
+                    stream = await open_tunnel(tunnel, wsuri.host, wsuri.port, deadline)
             try:
                 if ssl is not None:
                     stream = await _start_tls(stream, ssl, wsuri.host, deadline)

@@ -8,7 +8,8 @@
     │   ├── InvalidURI
     │   ├── InvalidHeader
     │   ├── InvalidStatus
-    │   └── NegotiationError
+    │   ├── NegotiationError
+    │   └── ProxyError
     ├── PayloadTooBig
     └── ProtocolError
 
@@ -37,6 +38,7 @@ __all__ = [
     "NegotiationError",
     "PayloadTooBig",
     "ProtocolError",
+    "ProxyError",
     "WebSocketError",
 ]
 
@@ -185,6 +187,18 @@ class InvalidStatus(InvalidHandshake):
 
 class NegotiationError(InvalidHandshake):
     """Subprotocol or extension negotiation failed."""
+
+
+class ProxyError(InvalidHandshake):
+    """The proxy refused the tunnel to the server or broke its protocol.
+
+    :func:`~trio_ws.connect` raises it when an HTTP proxy answers ``CONNECT``
+    with another status than 2xx (407 when it wants credentials), when a
+    SOCKS5 proxy refuses the authentication or the connection, and when a
+    proxy closes the connection or sends what its protocol does not allow.
+    ``str()`` says which. Network errors reaching the proxy are
+    :exc:`OSError`, as without a proxy.
+    """
 
 
 class PayloadTooBig(WebSocketError):

@@ -27,7 +27,7 @@ import random
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, Literal, final
 
 import trio
 
@@ -161,6 +161,7 @@ async def reconnect(
     origin: str | None = None,
     compression: str | None = "deflate",
     ssl: ssl_module.SSLContext | None = None,
+    proxy: str | Literal[True] | None = True,
     open_timeout: float | None = 10,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
@@ -214,6 +215,7 @@ async def reconnect(
         origin: As for :func:`~trio_ws.connect`.
         compression: As for :func:`~trio_ws.connect`.
         ssl: As for :func:`~trio_ws.connect`.
+        proxy: As for :func:`~trio_ws.connect`.
         open_timeout: As for :func:`~trio_ws.connect`, for each attempt.
         ping_interval: As for :func:`~trio_ws.connect`.
         ping_timeout: As for :func:`~trio_ws.connect`.
@@ -248,6 +250,7 @@ async def reconnect(
         origin=origin,
         compression=compression,
         ssl=ssl,
+        proxy=proxy,
         open_timeout=open_timeout,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
