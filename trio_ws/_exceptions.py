@@ -8,6 +8,7 @@
     │   ├── InvalidURI
     │   ├── InvalidHeader
     │   ├── InvalidStatus
+    │   │   └── InvalidRedirect
     │   ├── NegotiationError
     │   └── ProxyError
     ├── PayloadTooBig
@@ -33,6 +34,7 @@ __all__ = [
     "ConnectionClosedOK",
     "InvalidHandshake",
     "InvalidHeader",
+    "InvalidRedirect",
     "InvalidStatus",
     "InvalidURI",
     "NegotiationError",
@@ -183,6 +185,32 @@ class InvalidStatus(InvalidHandshake):
         return (
             f"server rejected WebSocket connection: HTTP {self.response.status_code:d}"
         )
+
+
+class InvalidRedirect(InvalidStatus):
+    """The server redirected the upgrade request where the client won't follow.
+
+    :func:`~trio_ws.connect` follows redirects (301, 302, 303, 307, 308) but
+    refuses a ``Location`` that isn't a WebSocket URI, a redirect from
+    ``wss://`` to ``ws://``, a loop, and more than ``max_redirects`` of
+    them. As the response is one the client didn't accept, this is a kind of
+    :exc:`InvalidStatus`.
+
+    Args:
+        response: The redirect response refused, body included.
+        location: Where it redirects to: the ``Location`` header resolved
+            against the URI of the request.
+        msg: Why the redirect isn't followed.
+    """
+
+    def __init__(self, response: Response, location: str, msg: str) -> None:
+        super().__init__(response)
+        self.args = (response, location, msg)
+        self.location = location
+        self.msg = msg
+
+    def __str__(self) -> str:
+        return f"cannot follow redirect to {self.location}: {self.msg}"
 
 
 class NegotiationError(InvalidHandshake):
