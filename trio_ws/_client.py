@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -16,14 +17,17 @@ from ._connection import (
     ConnectionOptions,
     LoggerLike,
 )
-from ._exceptions import InvalidHandshake
+from ._exceptions import InvalidHandshake, InvalidStatus
 from ._handshake import DEFAULT_USER_AGENT, HandshakeResult
 from ._handshake_client import ClientHandshake
 from ._proxy import open_tunnel, resolve_proxy
-from ._uri import parse_uri
+from ._redirects import Redirects
+from ._uri import WebSocketURI, parse_uri
 from ._util import collapse_groups, running, seconds
 
 if TYPE_CHECKING:
+    import os
+
     from ._http import HeadersLike
 
 __all__ = ["ClientConnection", "connect"]
@@ -52,7 +56,9 @@ async def connect(
     compression: str | None = "deflate",
     ssl: ssl_module.SSLContext | None = None,
     proxy: str | Literal[True] | None = True,
+    unix_socket_path: str | os.PathLike[str] | None = None,
     open_timeout: float | None = 10,
+    max_redirects: int = 10,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
     close_timeout: float | None = 10,
@@ -88,8 +94,14 @@ async def connect(
             ``"http://user:pass@host:3128"``, ``"https://..."``,
             ``"socks5://..."`` or ``"socks5h://..."`` sets one; ``None``
             connects directly. See :doc:`/howto/proxies`.
+        unix_socket_path: Connect to the server listening on this Unix
+            socket instead of over TCP (no proxy then); ``uri`` still gives
+            the ``Host`` header, the path and whether to run TLS. Redirects
+            go to the same socket. See :doc:`/howto/unix`.
         open_timeout: Seconds allowed for TCP, TLS and the opening handshake;
-            ``None``: no limit.
+            ``None``: no limit. Redirects followed count in the same time.
+        max_redirects: How many redirects (301, 302, 303, 307, 308) to
+            follow; 0 follows none. See :doc:`/howto/redirects`.
         ping_interval: Seconds between keepalive pings; ``None``: no pings.
         ping_timeout: Seconds to wait for a keepalive pong; ``None``: forever.
         close_timeout: Seconds allowed for the closing handshake.
@@ -107,15 +119,18 @@ async def connect(
         InvalidURI: ``uri`` is not a valid WebSocket URI.
         InvalidStatus: The server answered with another status than 101;
             ``.response`` holds its response.
+        InvalidRedirect: A redirect that isn't followed: to a URI that
+            isn't ``ws://`` or ``wss://``, from ``wss://`` to ``ws://``, a
+            loop, or more than ``max_redirects``.
         InvalidHeader: The server's response breaks RFC 6455.
         NegotiationError: Subprotocol or extension negotiation failed.
         ProxyError: The proxy refused the tunnel or broke its protocol.
         InvalidHandshake: The opening handshake failed otherwise.
         TimeoutError: ``open_timeout`` ran out; it bounds TCP, TLS and the
             opening handshake together. Chained to :exc:`trio.TooSlowError`.
-        OSError: The TCP connection or TLS failed, as trio reports it
-            (:exc:`ssl.SSLCertVerificationError` for an untrusted
-            certificate).
+        OSError: The TCP connection, the Unix socket or TLS failed, as trio
+            reports it (:exc:`ssl.SSLCertVerificationError` for an untrusted
+            certificate, :exc:`FileNotFoundError` for a missing socket).
         ValueError: ``ssl`` with a ``ws://`` URI, or an invalid option
             (``compression``, a subprotocol, a header).
 
@@ -125,27 +140,22 @@ async def connect(
         with 1001 is still sent, in a shielded scope bounded by
         ``close_timeout``.
     """
-    wsuri = parse_uri(uri)
-    handshake = ClientHandshake(
-        wsuri,
+    redirects = Redirects(parse_uri(uri), additional_headers, max_redirects)
+    new_handshake = functools.partial(
+        ClientHandshake,
         origin=origin,
         subprotocols=subprotocols,
-        additional_headers=additional_headers,
         user_agent_header=user_agent_header,
         compression=compression,
     )
-    if wsuri.secure:
+    # Built before any I/O, so that invalid options fail at once.
+    handshake = new_handshake(redirects.uri, additional_headers=additional_headers)
+    if redirects.uri.secure:
         if ssl is None:
             ssl = ssl_module.create_default_context()
     elif ssl is not None:
         msg = "ssl is only for wss:// URIs"
         raise ValueError(msg)
-    # Reads the environment for proxy=True; a few dict lookups when unset.
-    tunnel = (
-        None
-        if proxy is None
-        else resolve_proxy(proxy, wsuri.secure, wsuri.host, wsuri.port)
-    )
     factory = ClientConnection if create_connection is None else create_connection
     options = ConnectionOptions(
         max_size=max_size,
@@ -158,22 +168,31 @@ async def connect(
 
     with collapse_groups():
         async with trio.open_nursery() as nursery:
-            # One deadline for TCP, TLS and the handshake together.
+            # One deadline for TCP, TLS and the handshake together, through
+            # every redirect.
             deadline = trio.current_time() + seconds(open_timeout)
-            with _fail_at(deadline, "timed out while opening the connection"):
-                stream: trio.abc.Stream
-                if tunnel is None:
-                    stream = await trio.open_tcp_stream(wsuri.host, wsuri.port)
-                else:
-                    stream = await open_tunnel(tunnel, wsuri.host, wsuri.port, deadline)
-            try:
-                if ssl is not None:
-                    stream = await _start_tls(stream, ssl, wsuri.host, deadline)
-                result = await _handshake(stream, handshake, deadline)
-                ws = options.create(factory, stream)
-            except BaseException:
-                await trio.aclose_forcefully(stream)
-                raise
+            while True:
+                wsuri = redirects.uri
+                stream = await _open_stream(wsuri, proxy, unix_socket_path, deadline)
+                try:
+                    if wsuri.secure:
+                        if ssl is None:  # redirected from ws:// to wss://
+                            ssl = ssl_module.create_default_context()
+                        stream = await _start_tls(stream, ssl, wsuri.host, deadline)
+                    result = await _handshake(stream, handshake, deadline)
+                    ws = options.create(factory, stream)
+                except InvalidStatus as exc:
+                    await trio.aclose_forcefully(stream)
+                    if not redirects.follow(exc.response):
+                        raise
+                    handshake = new_handshake(
+                        redirects.uri, additional_headers=redirects.additional_headers
+                    )
+                    continue
+                except BaseException:
+                    await trio.aclose_forcefully(stream)
+                    raise
+                break
             ws.request = handshake.request
             ws.response = handshake.response
             ws.subprotocol = result.subprotocol
@@ -181,6 +200,29 @@ async def connect(
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             async with running(ws, nursery):
                 yield ws
+
+
+async def _open_stream(
+    uri: WebSocketURI,
+    proxy: str | Literal[True] | None,
+    unix_socket_path: str | os.PathLike[str] | None,
+    deadline: float,
+) -> trio.abc.Stream:
+    """Open the transport to ``uri`` before ``deadline``."""
+    with _fail_at(deadline, "timed out while opening the connection"):
+        if unix_socket_path is not None:
+            # The socket stands for the server: no DNS, no proxy.
+            return await trio.open_unix_socket(unix_socket_path)
+        # Reads the environment for proxy=True; a few dict lookups when unset.
+        # Per attempt, as no_proxy may treat a redirect's host otherwise.
+        tunnel = (
+            None
+            if proxy is None
+            else resolve_proxy(proxy, uri.secure, uri.host, uri.port)
+        )
+        if tunnel is None:
+            return await trio.open_tcp_stream(uri.host, uri.port)
+        return await open_tunnel(tunnel, uri.host, uri.port, deadline)
 
 
 @contextmanager
