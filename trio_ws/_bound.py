@@ -21,6 +21,8 @@ from ._client import ClientConnection, connect
 from ._handshake import DEFAULT_USER_AGENT
 
 if TYPE_CHECKING:
+    import os
+
     import trio
 
     from ._connection import ConnectionFactory, LoggerLike
@@ -42,7 +44,9 @@ async def open_connection(
     compression: str | None = "deflate",
     ssl: ssl_module.SSLContext | None = None,
     proxy: str | Literal[True] | None = True,
+    unix_socket_path: str | os.PathLike[str] | None = None,
     open_timeout: float | None = 10,
+    max_redirects: int = 10,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
     close_timeout: float | None = 10,
@@ -78,7 +82,9 @@ async def open_connection(
         compression: As for :func:`~trio_ws.connect`.
         ssl: As for :func:`~trio_ws.connect`.
         proxy: As for :func:`~trio_ws.connect`.
+        unix_socket_path: As for :func:`~trio_ws.connect`.
         open_timeout: As for :func:`~trio_ws.connect`.
+        max_redirects: As for :func:`~trio_ws.connect`.
         ping_interval: As for :func:`~trio_ws.connect`.
         ping_timeout: As for :func:`~trio_ws.connect`.
         close_timeout: As for :func:`~trio_ws.connect`.
@@ -111,7 +117,9 @@ async def open_connection(
         compression=compression,
         ssl=ssl,
         proxy=proxy,
+        unix_socket_path=unix_socket_path,
         open_timeout=open_timeout,
+        max_redirects=max_redirects,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         close_timeout=close_timeout,

@@ -39,6 +39,8 @@ from ._protocol import State
 from ._util import collapse_groups
 
 if TYPE_CHECKING:
+    import os
+
     from typing_extensions import Self
 
     from ._connection import ConnectionFactory, LoggerLike
@@ -162,7 +164,9 @@ async def reconnect(
     compression: str | None = "deflate",
     ssl: ssl_module.SSLContext | None = None,
     proxy: str | Literal[True] | None = True,
+    unix_socket_path: str | os.PathLike[str] | None = None,
     open_timeout: float | None = 10,
+    max_redirects: int = 10,
     ping_interval: float | None = 20,
     ping_timeout: float | None = 20,
     close_timeout: float | None = 10,
@@ -216,7 +220,9 @@ async def reconnect(
         compression: As for :func:`~trio_ws.connect`.
         ssl: As for :func:`~trio_ws.connect`.
         proxy: As for :func:`~trio_ws.connect`.
+        unix_socket_path: As for :func:`~trio_ws.connect`.
         open_timeout: As for :func:`~trio_ws.connect`, for each attempt.
+        max_redirects: As for :func:`~trio_ws.connect`, for each attempt.
         ping_interval: As for :func:`~trio_ws.connect`.
         ping_timeout: As for :func:`~trio_ws.connect`.
         close_timeout: As for :func:`~trio_ws.connect`.
@@ -251,7 +257,9 @@ async def reconnect(
         compression=compression,
         ssl=ssl,
         proxy=proxy,
+        unix_socket_path=unix_socket_path,
         open_timeout=open_timeout,
+        max_redirects=max_redirects,
         ping_interval=ping_interval,
         ping_timeout=ping_timeout,
         close_timeout=close_timeout,
