@@ -266,6 +266,10 @@ class HTTPConnect:
             ProxyError: The proxy refused the tunnel, closed the connection,
                 or sent an invalid response.
         """
+        if not data:
+            # Before a complete 2xx, EOF means no tunnel, whatever came.
+            msg = "proxy closed the connection before answering CONNECT"
+            raise ProxyError(msg)
         self._h11.receive_data(bytes(data))
         while True:
             try:
@@ -284,9 +288,6 @@ class HTTPConnect:
                     msg = "proxy sent data before the tunnel was used"
                     raise ProxyError(msg)
                 return True
-            if isinstance(event, h11.ConnectionClosed):
-                msg = "proxy closed the connection before answering CONNECT"
-                raise ProxyError(msg)
             # An InformationalResponse (1xx): the final answer follows.
 
 
