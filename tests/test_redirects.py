@@ -184,6 +184,11 @@ def test_location_with_its_own_user_info() -> None:
     assert redirects.uri.user_info == ("v", "q")
 
 
+def test_location_with_its_own_user_info_on_the_same_origin() -> None:
+    redirects = follow("ws://u:p@a/", redirect(302, "ws://v:q@a/b"))
+    assert redirects.uri.user_info == ("v", "q")
+
+
 def test_invalid_redirect_is_an_invalid_status() -> None:
     exc = InvalidRedirect(redirect(302, "/"), "ws://a/", "redirect loop")
     assert isinstance(exc, InvalidStatus)
