@@ -336,3 +336,12 @@ def memory_network(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
 
     route_connect(monkeypatch, open_tcp_stream)
     return listener
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """connect() takes its proxy from the environment by default: tests run
+    without the developer's proxy variables (tests/test_proxy.py sets them)."""
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
