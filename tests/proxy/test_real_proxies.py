@@ -220,3 +220,18 @@ async def test_open_timeout_covers_a_silent_proxy(nursery: trio.Nursery) -> None
 
 async def _never_answer(stream: trio.SocketStream) -> None:
     await trio.sleep_forever()
+
+
+async def test_howto_example(nursery: trio.Nursery, tinyproxy: StartProxy) -> None:
+    """docs/howto/examples/proxy_client.py, through a real proxy."""
+    from ..test_howto_examples import load
+
+    main = load("proxy_client").main
+    with trio.fail_after(TIMEOUT):
+        uri = f"ws://127.0.0.1:{await echo_server(nursery)}/"
+        proxy = await tinyproxy(basic_auth=("alice", "s3cret"))
+        with_credentials = proxy.replace("//", "//alice:s3cret@")
+        assert await main(uri, with_credentials) == "hello through the proxy"
+        assert await main(uri, proxy) == (
+            "the proxy said no: proxy refused the tunnel: 407 Proxy Authentication Required"
+        )
