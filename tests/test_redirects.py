@@ -7,6 +7,8 @@ everything runs under ``autojump_clock`` with exact virtual times.
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
 import ssl
 
 import pytest
@@ -199,6 +201,18 @@ def test_invalid_redirect_is_an_invalid_status() -> None:
 
 
 # --- connect() following them -----------------------------------------------
+
+
+async def test_howto_example() -> None:
+    path = pathlib.Path(__file__).parent.parent / "docs/howto/examples/redirects.py"
+    spec = importlib.util.spec_from_file_location("howto_redirects", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Real sockets on 127.0.0.1: a trio-clock guard, no autojump_clock.
+    with trio.fail_after(10):
+        assert await module.main() == "welcome to /new"
 
 
 @pytest.fixture
