@@ -632,52 +632,51 @@ async def test_http_proxy_refuses(
     assert seen == [b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n"]
 
 
-async def test_socks5_auth_failure_through_connect(
-    nursery: trio.Nursery, network: Network, autojump_clock: object
+@pytest.mark.parametrize(
+    ("proxy", "script", "message"),
+    [
+        (
+            "socks5h://u:bad@proxy",
+            [(b"\x05\x02\x00\x02", b"\x05\x02"), (b"\x01\x01u\x03bad", b"\x01\x01")],
+            "rejected the user name and password",
+        ),
+        (
+            "socks5h://proxy",
+            [(b"\x05\x01\x00", b"\x05\xff")],
+            "accepts none of the authentication methods offered",
+        ),
+        (
+            "socks5h://proxy",
+            [
+                (b"\x05\x01\x00", b"\x05\x00"),
+                (
+                    b"\x05\x01\x00\x03\x0bexample.com\x00\x50",
+                    b"\x05\x05\x00\x01" + bytes(6),
+                ),
+            ],
+            "SOCKS5 proxy could not connect: connection refused",
+        ),
+    ],
+)
+async def test_socks5_refusals_through_connect(
+    nursery: trio.Nursery,
+    network: Network,
+    autojump_clock: object,
+    proxy: str,
+    script: list[tuple[bytes, bytes]],
+    message: str,
 ) -> None:
-    async def proxy() -> None:
+    async def scripted_proxy() -> None:
         stream = await network.accept()
-        assert await receive_exactly(stream, 4) == b"\x05\x02\x00\x02"
-        await stream.send_all(b"\x05\x02")
-        assert await receive_exactly(stream, 7) == b"\x01\x01u\x03bad"
-        await stream.send_all(b"\x01\x01")
+        for expected, reply in script:
+            assert await receive_exactly(stream, len(expected)) == expected
+            await stream.send_all(reply)
+        # connect() closes the connection to the proxy on failure.
         assert await stream.receive_some() == b""
 
-    nursery.start_soon(proxy)
-    with pytest.raises(ProxyError, match="rejected the user name and password"):
-        async with connect("ws://example.com/", proxy="socks5h://u:bad@proxy"):
-            pass  # pragma: no cover
-
-
-async def test_socks5_unsupported_method_through_connect(
-    nursery: trio.Nursery, network: Network, autojump_clock: object
-) -> None:
-    async def proxy() -> None:
-        stream = await network.accept()
-        assert await receive_exactly(stream, 3) == b"\x05\x01\x00"
-        await stream.send_all(b"\x05\xff")
-        assert await stream.receive_some() == b""
-
-    nursery.start_soon(proxy)
-    with pytest.raises(ProxyError, match="none of the authentication methods"):
-        async with connect("ws://example.com/", proxy="socks5h://proxy"):
-            pass  # pragma: no cover
-
-
-async def test_socks5_reply_code_through_connect(
-    nursery: trio.Nursery, network: Network, autojump_clock: object
-) -> None:
-    async def proxy() -> None:
-        stream = await network.accept()
-        await receive_exactly(stream, 3)
-        await stream.send_all(b"\x05\x00")
-        await receive_exactly(stream, 18)
-        await stream.send_all(b"\x05\x05\x00\x01\x00\x00\x00\x00\x00\x00")
-        assert await stream.receive_some() == b""
-
-    nursery.start_soon(proxy)
-    with pytest.raises(ProxyError, match="could not connect: connection refused"):
-        async with connect("ws://example.com/", proxy="socks5h://proxy"):
+    nursery.start_soon(scripted_proxy)
+    with pytest.raises(ProxyError, match=message):
+        async with connect("ws://example.com/", proxy=proxy):
             pass  # pragma: no cover
 
 

@@ -18,6 +18,8 @@ import trustme
 
 import trio_ws
 
+from ..test_server import echo
+
 if TYPE_CHECKING:
     from .conftest import StartProxy
 
@@ -25,11 +27,6 @@ pytestmark = pytest.mark.proxy
 
 #: Bound on each test (real sockets, real time).
 TIMEOUT = 10
-
-
-async def echo(ws: trio_ws.ServerConnection) -> None:
-    async for message in ws:
-        await ws.send(message)
 
 
 async def echo_server(nursery: trio.Nursery, **options: object) -> int:
