@@ -105,9 +105,26 @@ async def test_send_iterable_fragments(
         assert await peer.receive_frame() == (OP_CONT, True, 0, b"\x03")
         await ws.send(["single"])
         assert await peer.receive_frame() == (OP_TEXT, True, 0, b"single")
-        await ws.send([])  # an empty iterable sends nothing
         await ws.send("after")
         assert await peer.receive_frame() == (OP_TEXT, True, 0, b"after")
+
+
+async def test_send_empty_iterable(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    # No fragment, no message type: nothing is sent, the connection stays
+    # usable.
+    async def nothing() -> AsyncIterator[bytes]:
+        return
+        yield b""  # pragma: no cover - makes this an async generator
+
+    async with open_connection(connection_class) as (ws, peer):
+        for empty in ([], iter(()), nothing()):
+            with pytest.raises(ValueError, match="an empty iterable is no message"):
+                await ws.send(empty)
+        await ws.send(["after"])
+        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"after")
+        assert ws.state is State.OPEN
 
 
 async def test_send_async_iterable_fragments(

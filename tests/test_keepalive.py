@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import trio
@@ -139,6 +140,102 @@ async def test_no_pong_with_a_stuck_send(
         assert trio.current_time() == 55  # no ping could go out at 40
         assert (await peer.stream.receive_some())[:2] == b"\x81\x8e"
         await peer.receive_eof()
+
+
+async def test_no_pong_waits_for_a_write_in_progress(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    # The timeout strikes while a send is being written over a slow link:
+    # the write ends, then the 1011 close frame goes out (best effort).
+    async with open_connection(connection_class, ping_interval=20, ping_timeout=15) as (
+        ws,
+        peer,
+    ):
+        await receive_ping(peer)
+        send_stream = peer.ws_stream.send_stream  # type: ignore[attr-defined]
+        pump = send_stream.send_all_hook
+
+        async def slow_link() -> None:
+            send_stream.send_all_hook = pump
+            await trio.sleep(0.75)
+            await pump()
+
+        await trio.sleep_until(34.5)
+        send_stream.send_all_hook = slow_link
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.send, "in progress")
+            assert await peer.receive_frame() == (OP_TEXT, True, 0, b"in progress")
+            assert await peer.receive_frame() == (
+                OP_CLOSE,
+                True,
+                0,
+                close_payload(1011, "keepalive ping timeout"),
+            )
+            await peer.receive_eof()
+            assert trio.current_time() == 35.25
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert str(info.value) == KEEPALIVE_ERROR
+
+
+async def test_ping_timeout_cuts_the_ping_part_way(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The ping itself hangs half-written: no close frame can follow it.
+    caplog.set_level(logging.DEBUG, logger="trio_ws")
+    async with open_connection(ServerConnection, ping_interval=20, ping_timeout=15) as (
+        ws,
+        peer,
+    ):
+        peer.stall_writes(3)
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert trio.current_time() == 35
+        assert str(info.value) == "no close frame received or sent"
+        assert info.value.code == 1006
+        cause = info.value.__cause__
+        assert isinstance(cause, TimeoutError)
+        assert str(cause) == "keepalive ping timeout"
+        assert isinstance(cause.__cause__, trio.BrokenResourceError)
+        data = await peer.stream.receive_some()
+        assert (len(data), data[:2]) == (3, b"\x89\x04")
+        await peer.receive_eof()
+        assert ws.state is State.CLOSED
+    records = [r for r in caplog.records if "keepalive" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.INFO, f"keepalive ping timeout; failing connection {ws.id}")
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+async def test_random_payloads_skip_pings_still_waiting(
+    autojump_clock: trio.testing.MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Four random bytes collide once in 2**32: forced here, both ways.
+    draws = iter([b"user", b"user", b"beat", b"beat", b"next"])
+    urandom = os.urandom
+    async with open_connection(ServerConnection, ping_interval=20, ping_timeout=15) as (
+        ws,
+        peer,
+    ):
+        monkeypatch.setattr(os, "urandom", lambda n: next(draws, None) or urandom(n))
+        rtts: list[float] = []
+
+        async def user_ping() -> None:
+            rtts.append(await ws.ping())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(user_ping)
+            assert await receive_ping(peer) == b"user"
+            # The heartbeat's first draw is the waiting user ping's payload.
+            assert await receive_ping(peer) == b"beat"
+            assert trio.current_time() == 20
+            # And a user ping's first draw is the heartbeat's.
+            nursery.start_soon(user_ping)
+            assert await receive_ping(peer) == b"next"
+            await peer.send_frame(OP_PONG, b"next")
+        assert sorted(rtts) == [0, 20]
+        assert ws.state is State.OPEN
 
 
 async def test_ping_timeout_none_waits_for_the_pong(
@@ -319,10 +416,11 @@ async def test_pings_acknowledge_in_order(
 async def test_pings_forget_only_their_own() -> None:
     pings = Pings()
     old, new = PingWaiter(), PingWaiter()
+    pings.forget(old)  # never added: nothing to forget
     pings.add(b"p", old)
-    pings.forget(b"p", old)
+    pings.forget(old)
     pings.add(b"p", new)
-    pings.forget(b"p", old)  # a late forget leaves the new ping alone
+    pings.forget(old)  # a late forget leaves the new ping alone
     assert len(pings) == 1
 
 

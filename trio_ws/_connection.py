@@ -42,7 +42,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import os
 import sys
 import uuid
 from collections.abc import (
@@ -158,6 +157,8 @@ class Connection(trio.abc.AsyncResource):
         )
         self._send_lock = trio.Lock()
         self._write_lock = trio.Lock()
+        #: When the write in progress started, if one is (see ``_fail``).
+        self._writing_since: float | None = None
         self._receiving = False
         self._reader_scope = trio.CancelScope(shield=True)
         self._reader_started = False
@@ -349,6 +350,7 @@ class Connection(trio.abc.AsyncResource):
         so that a cancelled write never drops frames already made (a
         compressor's context would include them).
         """
+        self._writing_since = trio.current_time()
         try:
             await self._stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -359,6 +361,8 @@ class Connection(trio.abc.AsyncResource):
                 trio.BrokenResourceError("a write was cancelled part-way through")
             )
             raise
+        finally:
+            self._writing_since = None
 
     def _abort(self, exc: BaseException | None) -> None:
         """Close the connection now, without a closing handshake."""
@@ -407,6 +411,10 @@ class Connection(trio.abc.AsyncResource):
                 fragments mix text and binary. If fragments were sent already,
                 the connection is failed with 1011, as the peer cannot be left
                 waiting for the rest of the message.
+            ValueError: ``message`` is an empty (async) iterable: with no
+                fragment there is no message type, so nothing is sent and the
+                connection stays usable; send ``""`` or ``b""`` for an empty
+                message.
 
         Cancellation:
             Cancelled before any byte is written, nothing is sent and the
@@ -445,8 +453,12 @@ class Connection(trio.abc.AsyncResource):
                         raise TypeError(msg)
                     await self._write_message(previous, fin=False, compress=compress)
                 previous = fragment
-            if previous is not None:
-                await self._write_message(previous, fin=True, compress=compress)
+            if previous is None:
+                # No fragment tells text from binary: there is no message to
+                # send, and sending nothing would lose one silently.
+                msg = "an empty iterable is no message: send '' or b'' instead"
+                raise ValueError(msg)
+            await self._write_message(previous, fin=True, compress=compress)
         except BaseException:
             if self._proto.sending_fragments and not self._closing():
                 # The peer is waiting for the rest of a message that will not
@@ -485,7 +497,8 @@ class Connection(trio.abc.AsyncResource):
 
         Args:
             data: The payload, at most 125 bytes (a :class:`str` is sent in
-                UTF-8); ``None`` picks four random bytes.
+                UTF-8); ``None`` picks four random bytes that no ping waiting
+                for its pong uses.
 
         Returns:
             The round-trip time in seconds (also stored in :attr:`latency`).
@@ -504,30 +517,34 @@ class Connection(trio.abc.AsyncResource):
             ignored. Cancelled part-way through writing it, the connection is
             failed, as for :meth:`send`.
         """
-        payload = control_payload(data)
-        waiter = await self._send_ping(payload)
+        payload = None if data is None else control_payload(data)
+        waiter = PingWaiter()
+        await self._send_ping(waiter, payload)
         try:
             await waiter.event.wait()
         finally:
-            self._pings.forget(payload, waiter)
+            self._pings.forget(waiter)
         if waiter.rtt is None:
             raise await self._closed_exception()
         return waiter.rtt
 
-    async def _send_ping(self, payload: bytes) -> PingWaiter:
-        waiter = PingWaiter()
+    async def _send_ping(self, waiter: PingWaiter, payload: bytes | None) -> None:
+        """Send a ping for ``waiter``; ``payload=None`` picks an unused one."""
 
         def make(protocol: Protocol) -> None:
-            # Registered under the write lock, so in the order pings are sent.
-            self._pings.add(payload, waiter)
-            protocol.send_ping(payload)
+            # Registered under the write lock, so in the order pings are
+            # sent; a random payload is drawn here, where no other ping can
+            # take it before it is registered.
+            pings = self._pings
+            pings.add(pings.unused_payload() if payload is None else payload, waiter)
+            assert waiter.payload is not None
+            protocol.send_ping(waiter.payload)
 
         try:
             await self._write(make)
         except BaseException:
-            self._pings.forget(payload, waiter)
+            self._pings.forget(waiter)
             raise
-        return waiter
 
     async def pong(self, data: Data = b"") -> None:
         """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3).
@@ -663,11 +680,18 @@ class Connection(trio.abc.AsyncResource):
         protocol = self._proto
         protocol.fail(code, reason, cause=None)
         self._end()
-        # Best effort: a peer presumed dead gets no close_timeout grace, and
-        # a write lock held by a stuck send means that it is not reading.
-        if not self._write_lock.locked():
-            with trio.move_on_after(FAIL_WRITE_TIMEOUT, shield=True):
-                async with self._write_lock:
+        # Best effort: a peer presumed dead gets no close_timeout grace. A
+        # write in progress (the reader's pong, a frame of a send) may end
+        # within FAIL_WRITE_TIMEOUT of its start; one stuck longer means the
+        # peer is not reading, and a frame cut part-way can't be followed by
+        # a close frame (RFC 6455 5.2).
+        deadline = trio.current_time() + FAIL_WRITE_TIMEOUT
+        if self._writing_since is not None:
+            deadline = min(deadline, self._writing_since + FAIL_WRITE_TIMEOUT)
+        with trio.CancelScope(deadline=deadline, shield=True):
+            async with self._write_lock:
+                # CLOSED: that write was cut part-way, or the transport broke.
+                if protocol.state is not State.CLOSED:
                     with contextlib.suppress(
                         trio.BrokenResourceError, trio.ClosedResourceError
                     ):
@@ -698,6 +722,19 @@ class Connection(trio.abc.AsyncResource):
     # --- Keepalive -----------------------------------------------------------
 
     async def _run_heartbeat(self) -> None:
+        """Ping every ``ping_interval``; fail the connection without a pong.
+
+        No pong within ``ping_timeout`` (a clock stopped while flow control
+        pauses the reader) is logged at INFO and fails the connection with
+        1011, close frame sent best effort: ``sent 1011 (internal error)
+        keepalive ping timeout; no close frame received``. If the timeout
+        cuts the ping itself part-way through its write (behind a peer that
+        stopped reading), the cut has aborted the connection and no close
+        frame can follow the partial frame: the timeout is logged at INFO
+        all the same, and the closure reads ``no close frame received or
+        sent`` (code 1006), chained to ``TimeoutError("keepalive ping
+        timeout")``, itself chained to the cut write.
+        """
         if self.ping_interval is None:
             return
         timeout = math.inf if self.ping_timeout is None else self.ping_timeout
@@ -707,21 +744,34 @@ class Connection(trio.abc.AsyncResource):
             await trio.sleep_until(sent_at + self.ping_interval)
             # ping_timeout covers sending the ping too: behind a send stuck
             # on a peer that stopped reading, the ping never goes out.
+            waiter = PingWaiter()
+            written = False
             clock = self._pong_clock.running(timeout, paused=self._messages.paused)
             with clock as scope:
                 try:
-                    waiter = await self._send_ping(os.urandom(4))
+                    await self._send_ping(waiter, None)
+                    written = True
                     sent_at = waiter.sent_at
                     await waiter.event.wait()
                 except ConnectionClosed:
                     return
-            # No pong, unless the closing handshake took over meanwhile.
-            if scope.cancelled_caught and not self._closing():
-                self.logger.info(
-                    "keepalive ping timeout; failing connection %s", self.id
-                )
+            if not scope.cancelled_caught:
+                continue
+            # The ping was made and its write cut part-way: _send_all has
+            # aborted the connection already.
+            cut = waiter.payload is not None and not written
+            if self._closing() and not cut:
+                return  # the closing handshake took over meanwhile
+            self.logger.info("keepalive ping timeout; failing connection %s", self.id)
+            if cut:
+                # Say why in the closure's cause.
+                protocol = self._proto
+                error = TimeoutError("keepalive ping timeout")
+                error.__cause__ = protocol.failure
+                protocol.failure = error
+            else:
                 await self._fail(1011, "keepalive ping timeout")
-                return
+            return
 
     def _closing(self) -> bool:
         # A method, not an inline test: the state changes across awaits.

@@ -9,6 +9,11 @@ ping and every earlier one.
 is full the reader stops reading, and a pong may wait unread behind messages
 the application has not taken: the clock stops until the reader resumes, so
 that a slow consumer is not mistaken for a dead peer.
+
+What a timeout does is ``Connection._run_heartbeat``'s docstring: a 1011
+close frame sent best effort, or, when the timeout cuts the ping's own write
+part-way, no close frame and a closure chained to ``TimeoutError``; logged
+at INFO either way.
 """
 
 from __future__ import annotations
@@ -49,9 +54,11 @@ class PingWaiter:
     then set) or when the connection closes (:attr:`rtt` stays ``None``).
     """
 
-    __slots__ = ("event", "rtt", "sent_at")
+    __slots__ = ("event", "payload", "rtt", "sent_at")
 
     def __init__(self) -> None:
+        #: The ping's payload, once its frame is made (``None`` before).
+        self.payload: bytes | None = None
         self.sent_at = 0.0
         self.rtt: float | None = None
         self.event = trio.Event()
@@ -67,6 +74,16 @@ class Pings:
     def __len__(self) -> int:
         return len(self._waiters)
 
+    def unused_payload(self) -> bytes:
+        """Four random bytes that no waiting ping uses.
+
+        Random payloads collide once in 2**32, which :meth:`add` would
+        refuse: draw again rather than fail a ping nobody chose the data of.
+        """
+        while (payload := os.urandom(4)) in self._waiters:
+            pass
+        return payload
+
     def add(self, payload: bytes, waiter: PingWaiter) -> None:
         """Register ``waiter`` for a ping with ``payload``, sent now.
 
@@ -76,12 +93,14 @@ class Pings:
         if payload in self._waiters:
             msg = "already waiting for a pong with the same data"
             raise RuntimeError(msg)
+        waiter.payload = payload
         waiter.sent_at = trio.current_time()
         self._waiters[payload] = waiter
 
-    def forget(self, payload: bytes, waiter: PingWaiter) -> None:
+    def forget(self, waiter: PingWaiter) -> None:
         """Stop waiting for ``waiter``'s pong (if another ping did not take the payload)."""
-        if self._waiters.get(payload) is waiter:
+        payload = waiter.payload
+        if payload is not None and self._waiters.get(payload) is waiter:
             del self._waiters[payload]
 
     def acknowledge(self, pong: bytes) -> float | None:
