@@ -178,6 +178,34 @@ async def test_no_pong_waits_for_a_write_in_progress(
         assert str(info.value) == KEEPALIVE_ERROR
 
 
+async def test_no_pong_then_the_write_in_progress_is_cut(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # The failing heartbeat waits for a send that its caller then cancels
+    # part-way: no close frame may follow the partial frame.
+    async with open_connection(ServerConnection, ping_interval=20, ping_timeout=15) as (
+        ws,
+        peer,
+    ):
+        await receive_ping(peer)
+        await trio.sleep_until(34.5)
+        peer.stall_writes(3)
+
+        async def cut_send() -> None:
+            with trio.move_on_after(0.75):
+                await ws.send("cut part-way")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(cut_send)
+            await ws.wait_closed()
+            assert trio.current_time() == 35.25
+        assert await peer.stream.receive_some() == b"\x81\x0cc"
+        await peer.receive_eof()
+        with pytest.raises(ConnectionClosedError) as info:
+            await ws.recv()
+        assert str(info.value) == KEEPALIVE_ERROR
+
+
 async def test_ping_timeout_cuts_the_ping_part_way(
     autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
