@@ -1231,6 +1231,34 @@ async def test_max_size(
         assert ws.close_code == 1006
 
 
+async def test_max_size_during_a_write_in_progress(
+    autojump_clock: trio.testing.MockClock, connection_class: type[Connection]
+) -> None:
+    # A send is being written over a slow link when the peer breaks the
+    # limit: the write ends, then the 1009 close frame follows it.
+    async with open_connection(connection_class, max_size=10) as (ws, peer):
+        send_stream = peer.ws_stream.send_stream  # type: ignore[attr-defined]
+        pump = send_stream.send_all_hook
+
+        async def slow_link() -> None:
+            send_stream.send_all_hook = pump
+            await trio.sleep(0.75)
+            await pump()
+
+        send_stream.send_all_hook = slow_link
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.send, "in progress")
+            await trio.testing.wait_all_tasks_blocked()
+            await peer.send_frame(OP_BINARY, b"y" * 11)
+            assert await peer.receive_frame() == (OP_TEXT, True, 0, b"in progress")
+            assert await peer.receive_frame() == close_frame(
+                1009, "message over 10 bytes"
+            )
+            await peer.receive_eof()
+            assert trio.current_time() == 0.75
+        assert (await closed_error(ws)).code == 1009
+
+
 async def test_max_size_none(autojump_clock: trio.testing.MockClock) -> None:
     async with open_connection(ServerConnection, max_size=None) as (ws, peer):
         await peer.send_frame(OP_BINARY, b"z" * 2**21)
