@@ -132,7 +132,8 @@ async def connect(
             reports it (:exc:`ssl.SSLCertVerificationError` for an untrusted
             certificate, :exc:`FileNotFoundError` for a missing socket).
         ValueError: ``ssl`` with a ``ws://`` URI, or an invalid option
-            (``compression``, a subprotocol, a header).
+            (``compression``, a subprotocol, a header, a proxy URI given
+            or from the environment).
 
     Cancellation:
         Cancelled while opening, the TCP connection is closed and
