@@ -153,7 +153,7 @@ def test_credentials_kept_on_the_same_origin() -> None:
     headers = [("Authorization", "Bearer t"), ("Cookie", "c=1"), ("X-Other", "o")]
     redirects = follow("ws://u:p@a:81/x", redirect(302, "/y"), headers=headers)
     assert redirects.uri.user_info == ("u", "p")
-    assert redirects.additional_headers is headers
+    assert redirects.additional_headers == Headers(headers)
 
 
 @pytest.mark.parametrize(
@@ -323,6 +323,18 @@ async def test_connect_drops_credentials_on_a_change_of_origin(
         b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits",
         b"X-Trace: t",
     ]
+
+
+async def test_connect_sends_headers_given_as_an_iterator_every_time(
+    network: Network, nursery: trio.Nursery, autojump_clock: object
+) -> None:
+    requests: list[bytes] = []
+    answers = [raw_redirect(302, "/b"), None]
+    nursery.start_soon(scripted_server, network, answers, requests)
+    pairs = iter([("X-Trace", "t")])
+    async with trio_ws.connect("ws://h/a", additional_headers=pairs):
+        pass
+    assert [b"X-Trace: t" in head(request) for request in requests] == [True, True]
 
 
 async def test_connect_refuses_wss_to_ws(

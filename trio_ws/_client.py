@@ -150,7 +150,9 @@ async def connect(
         compression=compression,
     )
     # Built before any I/O, so that invalid options fail at once.
-    handshake = new_handshake(redirects.uri, additional_headers=additional_headers)
+    handshake = new_handshake(
+        redirects.uri, additional_headers=redirects.additional_headers
+    )
     if redirects.uri.secure:
         if ssl is None:
             ssl = ssl_module.create_default_context()

@@ -84,7 +84,10 @@ class Redirects:
         max_redirects: int,
     ) -> None:
         self.uri = uri
-        self.additional_headers = additional_headers
+        # A copy: an iterator of pairs would be used up by the first request.
+        self.additional_headers = (
+            None if additional_headers is None else Headers(additional_headers)
+        )
         self._max = max_redirects
         self._tried = {_target(uri)}
 
@@ -124,10 +127,8 @@ class Redirects:
             if new.user_info is None:
                 new = dataclasses.replace(new, user_info=self.uri.user_info)
         elif self.additional_headers is not None:
-            headers = Headers(self.additional_headers)
             for name in _CREDENTIALS:
-                if name in headers:
-                    del headers[name]  # every value of it
-            self.additional_headers = headers
+                if name in self.additional_headers:
+                    del self.additional_headers[name]  # every value of it
         self.uri = new
         return True
