@@ -10,6 +10,8 @@ the same server still serves a normal client.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import trio
 import trio.testing
@@ -394,6 +396,30 @@ async def test_trickled_request_past_open_timeout_is_dropped_at_the_deadline(
     nursery.start_soon(trickle, stream, request, 1)
     assert await receive_all(stream) == b""
     assert trio.current_time() == len(request) - 2
+    await assert_serves()
+
+
+async def test_client_not_reading_the_response_is_dropped_at_open_timeout(
+    nursery: trio.Nursery,
+    monkeypatch: pytest.MonkeyPatch,
+    autojump_clock: object,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The slow-read variant: writing the response counts against
+    ``open_timeout`` too (lockstep streams: the server's write waits for a
+    reader that never comes)."""
+    caplog.set_level(logging.DEBUG, logger="trio_ws.server")
+    listener = MemoryListener(trio.testing.lockstep_stream_pair)
+    route_connect(monkeypatch, lambda host, port: listener.connect())
+    await start(nursery, echo, listener, open_timeout=7)
+    stream = await listener.connect()
+    await stream.send_all(upgrade_request())
+    # Blocks until the server reads again (never) or drops the connection.
+    with pytest.raises(trio.BrokenResourceError):
+        await stream.send_all(b"x")
+    assert trio.current_time() == 7
+    assert [r.getMessage() for r in caplog.records] == ["opening handshake timed out"]
+    await stream.aclose()
     await assert_serves()
 
 
