@@ -6,7 +6,8 @@ Marked ``slow``, so not in the default run::
 
 Connections to ``serve`` on 127.0.0.1 are opened and closed with a mix of
 endings: clean closes (``trio_ws.connect``), resets (a raw client that sets
-``SO_LINGER`` to 0 and closes: TCP RST), silent peers that complete the
+``SO_LINGER`` to 0 and closes: TCP RST) of open connections and of
+connections halfway through their request, silent peers that complete the
 handshake and then never answer (the server's keepalive, with a short
 ``ping_interval`` and ``ping_timeout``, fails them with 1011), and clients
 that never send a request (dropped at ``open_timeout``). A first, smaller
@@ -46,7 +47,7 @@ from .test_server import receive_all, receive_head, upgrade_request
 pytestmark = pytest.mark.slow
 
 #: How the connections of a round end, in rotation.
-KINDS = ["clean"] * 5 + ["reset"] * 2 + ["silent"] * 2 + ["idle"]
+KINDS = ["clean"] * 4 + ["reset"] * 2 + ["abort"] + ["silent"] * 2 + ["idle"]
 CONNECTIONS = 2000
 CONCURRENCY = 200
 PING = 0.2  # ping_interval and ping_timeout of the server
@@ -75,18 +76,30 @@ async def handshake(port: int) -> trio.SocketStream:
     return stream
 
 
+def send_reset(stream: trio.SocketStream) -> None:
+    # SO_LINGER 0: close() sends RST instead of FIN.
+    stream.socket.setsockopt(
+        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+    )
+    stream.socket.close()
+
+
 async def reset(port: int) -> None:
+    """Reset an open connection, right after a message and its echo."""
     stream = await handshake(port)
     await stream.send_all(frame(OP_TEXT, b"bye", mask=MASK))
     data = b""
     while len(data) < 5:
         data += await stream.receive_some()
     assert parse_frames(data) == [(OP_TEXT, True, 0, b"bye")]
-    # SO_LINGER 0: close() sends RST instead of FIN.
-    stream.socket.setsockopt(
-        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-    )
-    stream.socket.close()
+    send_reset(stream)
+
+
+async def abort(port: int) -> None:
+    """Reset the connection halfway through the request."""
+    stream = await trio.open_tcp_stream("127.0.0.1", port)
+    await stream.send_all(upgrade_request()[:50])
+    send_reset(stream)
 
 
 async def silent(port: int) -> None:
@@ -106,7 +119,13 @@ async def idle(port: int) -> None:
     await stream.aclose()
 
 
-CLIENTS = {"clean": clean, "reset": reset, "silent": silent, "idle": idle}
+CLIENTS = {
+    "clean": clean,
+    "reset": reset,
+    "abort": abort,
+    "silent": silent,
+    "idle": idle,
+}
 
 
 async def run_round(port: int, count: int) -> dict[str, int]:
