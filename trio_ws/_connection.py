@@ -30,7 +30,8 @@ by data, and a cancelled write never drops a frame already made. A write
 cancelled part-way aborts the connection: nothing may follow a partial
 frame. ``_send_lock`` keeps the frames of one (possibly fragmented) message
 together; control frames may still slip between fragments, as RFC 6455
-section 5.4 allows.
+section 5.4 allows. On the send path a free lock is taken without a schedule
+point (``_acquire``): the write itself is the one trio requires of ``send``.
 
 Neither task ever raises into the nursery: failures are recorded in the
 protocol (``failure`` becomes ``ConnectionClosedError.__cause__``) and end
@@ -427,8 +428,11 @@ class Connection(trio.abc.AsyncResource):
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         if isinstance(message, (str, bytes, bytearray, memoryview)):
-            async with self._send_lock:
+            await _acquire(self._send_lock)
+            try:
                 await self._write_message(message, fin=True, compress=compress)
+            finally:
+                self._send_lock.release()
         elif isinstance(message, (AsyncIterable, Iterable)) and not isinstance(
             message, dict
         ):
@@ -483,13 +487,20 @@ class Connection(trio.abc.AsyncResource):
             Checked under the lock, before the frames are made: cancelled
             there, nothing was made or sent. Later, see :meth:`_send_all`.
         """
-        async with self._write_lock:
+        await _acquire(self._write_lock)
+        try:
             await trio.lowlevel.checkpoint_if_cancelled()
             protocol = self._proto
             if protocol.state is State.OPEN:
                 make(protocol)
+                # The locks were taken without a schedule point: the write is
+                # the one of send(), ping() and pong().
                 await self._send_all(protocol.data_to_send())
                 return
+        finally:
+            self._write_lock.release()
+        # Waiting on an Event is a checkpoint (a schedule point too), even
+        # when it is set: closed, send() still yields.
         raise await self._closed_exception()
 
     async def ping(self, data: Data | None = None) -> float:
@@ -588,6 +599,7 @@ class Connection(trio.abc.AsyncResource):
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             messages = self._messages
+            waited = False
             while True:
                 try:
                     message = messages.get_nowait()
@@ -597,8 +609,12 @@ class Connection(trio.abc.AsyncResource):
                         # Keep the transport error as the cause (not `from None`).
                         raise closed from closed.__cause__
                     await messages.wait_readable()
+                    waited = True
                 else:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    if not waited:
+                        await trio.lowlevel.cancel_shielded_checkpoint()
+                    # else the wait was the schedule point: a second one
+                    # would cost a pass through trio's run loop per message.
                     return message
         finally:
             self._receiving = False
@@ -789,6 +805,20 @@ class Connection(trio.abc.AsyncResource):
         traceback: TracebackType | None,
     ) -> None:
         await self._close_on_exit(exc_value)
+
+
+async def _acquire(lock: trio.Lock) -> None:
+    """Take ``lock``, with a schedule point only if it has to wait.
+
+    ``async with lock`` yields to trio's run loop even when the lock is free;
+    on the send path the write that follows is a checkpoint already, so the
+    extra pass (one per lock, per message) is pure overhead. A free lock with
+    waiters is not taken (``acquire_nowait`` keeps trio's fairness).
+    """
+    try:
+        lock.acquire_nowait()
+    except trio.WouldBlock:
+        await lock.acquire()
 
 
 def _socket_address(stream: trio.abc.Stream, method: str) -> object:
