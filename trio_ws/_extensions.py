@@ -279,6 +279,15 @@ class FrameFilter(Extension):
             return CloseReason.MESSAGE_TOO_BIG
         return data
 
+    @property
+    def transparent_outbound(self) -> bool:
+        """Whether outbound frames pass unchanged (no permessage-deflate).
+
+        ``_frames.FastFrameProtocol`` then builds them itself, without
+        calling :meth:`frame_outbound`.
+        """
+        return self.deflate is None
+
     def frame_outbound(
         self,
         proto: FrameDecoder | FrameProtocol,

@@ -15,8 +15,10 @@ text fails as soon as the bad byte arrives). trio_ws plugs one extension into
 it, :class:`~trio_ws._extensions.FrameFilter`, which checks message
 sequencing, reserved bits and ``max_size`` ahead of wsproto and applies
 permessage-deflate with trio_ws's own bounded code; close frames are
-validated here (:func:`parse_close`). Every decision about the connection's
-state lives here, following these rules:
+validated here (:func:`parse_close`). ``_frames.py`` subclasses wsproto's
+frame layer only to move payload bytes with fewer copies and mask them
+faster; wsproto still makes every decision. Every decision about the
+connection's state lives here, following these rules:
 
 1. The state goes OPEN -> CLOSING -> CLOSED. CLOSING starts when a close frame
    is sent or received; CLOSED when the transport is gone.
@@ -51,7 +53,6 @@ from typing import TYPE_CHECKING, Final, cast, final
 from wsproto.frame_protocol import (
     CloseReason,
     Frame,
-    FrameProtocol,
     Opcode,
     ParseFailed,
 )
@@ -65,6 +66,7 @@ from ._exceptions import (
     connection_closed,
 )
 from ._extensions import DeflateParams, FrameFilter, PerMessageDeflate
+from ._frames import FastFrameProtocol
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -89,8 +91,9 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-class _Frames(FrameProtocol):
-    """wsproto's frame layer, with trio_ws's validation of close frames."""
+class _Frames(FastFrameProtocol):
+    """wsproto's frame layer (payloads moved by ``_frames``), with trio_ws's
+    validation of close frames."""
 
     def _process_close(self, frame: Frame) -> Frame:
         payload = frame.payload

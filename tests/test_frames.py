@@ -1,0 +1,264 @@
+"""The fast frame layer gives exactly wsproto's bytes and frames."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from hypothesis import given, settings, strategies as st
+from wsproto.extensions import PerMessageDeflate as WsprotoDeflate
+from wsproto.frame_protocol import (
+    FrameProtocol,
+    Opcode,
+    ParseFailed,
+    XorMaskerSimple,
+)
+
+from trio_ws._extensions import DeflateParams, FrameFilter, PerMessageDeflate
+from trio_ws._frames import FastFrameProtocol, _Masker, mask, py_mask
+
+from .helpers import MASK, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, frame
+
+if TYPE_CHECKING:
+    from wsproto.extensions import Extension
+
+SIZES = [0, 1, 2, 3, 4, 5, 7, 125, 126, 127, 1000, 16383, 16384, 16385, 65535, 65536]
+
+
+def wsproto_mask(data: bytes, key: bytes) -> bytes:
+    return bytes(XorMaskerSimple(key).process(bytearray(data)))
+
+
+#: The pure-Python mask, and the C one when trio_ws._speedups was built.
+MASKS = [py_mask] + ([] if mask is py_mask else [mask])
+
+
+@pytest.mark.parametrize("masker", MASKS)
+@pytest.mark.parametrize("size", [*SIZES, 8, 9, 15, 17, 100_003])
+def test_mask_matches_wsproto(
+    masker: Callable[[bytes, bytes], bytes], size: int
+) -> None:
+    data = os.urandom(size)
+    expected = wsproto_mask(data, MASK)
+    assert masker(data, MASK) == expected
+    assert masker(memoryview(data), MASK) == expected
+    assert masker(bytearray(data), MASK) == expected
+    assert type(masker(data, MASK)) is bytes
+
+
+@pytest.mark.parametrize("masker", MASKS)
+def test_mask_rfc_example(masker: Callable[[bytes, bytes], bytes]) -> None:
+    # RFC 6455 5.7: "Hello" masked with 37 fa 21 3d.
+    assert masker(b"Hello", MASK) == bytes.fromhex("7f9f4d5158")
+    assert masker(masker(b"Hello", MASK), MASK) == b"Hello"
+
+
+@settings(max_examples=300)
+@given(data=st.binary(max_size=200), key=st.binary(min_size=4, max_size=4))
+def test_masks_agree(data: bytes, key: bytes) -> None:
+    expected = wsproto_mask(data, key)
+    for masker in MASKS:
+        assert masker(data, key) == expected
+
+
+@settings(max_examples=200)
+@given(
+    data=st.binary(max_size=40000),
+    key=st.binary(min_size=4, max_size=4),
+    cuts=st.lists(st.integers(min_value=0, max_value=40000), max_size=5),
+)
+def test_masker_rotates_like_wsproto(data: bytes, key: bytes, cuts: list[int]) -> None:
+    ours, theirs = _Masker(key), XorMaskerSimple(key)
+    bounds = [0, *sorted(c for c in cuts if c <= len(data)), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        chunk = data[start:end]
+        assert ours.process(chunk) == bytes(theirs.process(bytearray(chunk)))
+
+
+def _pair(
+    client: bool, extensions: Callable[[], list[Extension]]
+) -> tuple[FrameProtocol, FastFrameProtocol]:
+    return FrameProtocol(client, extensions()), FastFrameProtocol(client, extensions())
+
+
+def _size_limit() -> list[Extension]:
+    return [FrameFilter(None, 2**20)]
+
+
+def _deflate() -> list[Extension]:
+    deflate = WsprotoDeflate()
+    deflate.finalize("permessage-deflate")
+    return [deflate, FrameFilter(None, 2**20)]
+
+
+def _trio_deflate() -> list[Extension]:
+    # What trio_ws's Protocol plugs in once permessage-deflate is agreed.
+    return [FrameFilter(PerMessageDeflate(DeflateParams(), client=False), 2**20)]
+
+
+@pytest.fixture
+def fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "urandom", lambda n: MASK[:n])
+
+
+@pytest.mark.usefixtures("fixed_key")
+@pytest.mark.parametrize("client", [False, True])
+@pytest.mark.parametrize("extensions", [list, _size_limit, _deflate, _trio_deflate])
+def test_serialisation_matches_wsproto(
+    client: bool, extensions: Callable[[], list[Extension]]
+) -> None:
+    theirs, ours = _pair(client, extensions)
+    for size in SIZES:
+        data = os.urandom(size)
+        assert ours.send_data(data) == theirs.send_data(data)
+        assert ours.send_data(memoryview(data)) == theirs.send_data(memoryview(data))
+        text = "é" * (size // 2)
+        assert ours.send_data(text, fin=False) == theirs.send_data(text, fin=False)
+        assert ours.send_data(text, fin=True) == theirs.send_data(text, fin=True)
+    for payload in (b"", b"x", b"y" * 125):
+        assert ours.ping(payload) == theirs.ping(payload)
+        assert ours.pong(payload) == theirs.pong(payload)
+    assert ours.close(1000, "bye") == theirs.close(1000, "bye")
+    assert ours.close() == theirs.close()
+
+
+@pytest.mark.usefixtures("fixed_key")
+def test_serialisation_fast_path_bytes() -> None:
+    ours = FastFrameProtocol(True, _size_limit())
+    assert bytes(ours.send_data(b"Hello")) == frame(OP_BINARY, b"Hello", mask=MASK)
+    data = os.urandom(70000)
+    assert bytes(ours.send_data(data, fin=False)) == frame(
+        OP_BINARY, data, fin=False, mask=MASK
+    )
+    assert bytes(ours.send_data(b"!")) == frame(OP_CONT, b"!", mask=MASK)
+
+
+@pytest.mark.parametrize(
+    ("extensions", "fast"),
+    [(list, True), (_size_limit, True), (_deflate, False), (_trio_deflate, False)],
+)
+def test_fast_serialiser_only_without_outbound_transforms(
+    monkeypatch: pytest.MonkeyPatch,
+    extensions: Callable[[], list[Extension]],
+    fast: bool,
+) -> None:
+    # wsproto's serialiser runs only where an extension rewrites frames.
+    calls: list[Opcode] = []
+    original = FrameProtocol._serialize_frame
+
+    def spy(
+        self: FrameProtocol, opcode: Opcode, payload: bytes = b"", fin: bool = True
+    ) -> bytearray:
+        calls.append(opcode)
+        return original(self, opcode, payload, fin)
+
+    monkeypatch.setattr(FrameProtocol, "_serialize_frame", spy)
+    ours = FastFrameProtocol(True, extensions())
+    ours.send_data(b"data")
+    ours.ping(b"p")
+    assert calls == ([] if fast else [Opcode.BINARY, Opcode.PING])
+
+
+def test_serialisation_errors_match_wsproto() -> None:
+    theirs, ours = _pair(False, _size_limit)
+    for proto in (theirs, ours):
+        with pytest.raises(ValueError, match="payload too long for control frame"):
+            proto.ping(b"x" * 126)
+    ours.send_data("text", fin=False)
+    with pytest.raises(TypeError, match="Data type mismatch inside message"):
+        ours.send_data(b"bytes")
+
+
+def _events(
+    proto: FrameProtocol, chunks: list[bytes]
+) -> list[tuple[Opcode, object, bool, bool] | tuple[str, int, str]]:
+    seen: list[tuple[Opcode, object, bool, bool] | tuple[str, int, str]] = []
+    try:
+        for chunk in chunks:
+            proto.receive_bytes(chunk)
+            for f in proto.received_frames():
+                payload = f.payload
+                assert type(payload) is not bytearray
+                seen.append((f.opcode, payload, f.frame_finished, f.message_finished))
+    except ParseFailed as exc:
+        seen.append(("failed", int(exc.code), str(exc)))
+    return seen
+
+
+def _stream(masked: bool) -> bytes:
+    key = MASK if masked else None
+    big = os.urandom(100_000)
+    return b"".join(
+        [
+            frame(OP_TEXT, "héllo".encode(), mask=key),
+            frame(OP_BINARY, b"", mask=key),
+            frame(OP_BINARY, big[:70000], fin=False, mask=key),
+            frame(OP_PING, b"ping", mask=key),
+            frame(OP_CONT, big[70000:], mask=key),
+            frame(OP_TEXT, "ü".encode()[:1], fin=False, mask=key),
+            frame(OP_CONT, "ü".encode()[1:] + b"!", mask=key),
+            frame(OP_BINARY, os.urandom(300), mask=key),
+            frame(OP_CLOSE, struct.pack("!H", 1000) + b"bye", mask=key),
+        ]
+    )
+
+
+def _split(data: bytes, cuts: list[int]) -> list[bytes]:
+    bounds = [0, *sorted({c % (len(data) + 1) for c in cuts}), len(data)]
+    return [data[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0), max_size=12), masked=st.booleans())
+def test_parsing_matches_wsproto(cuts: list[int], masked: bool) -> None:
+    theirs, ours = _pair(not masked, _size_limit)
+    chunks = _split(_stream(masked), cuts)
+    expected = _events(theirs, chunks)
+    assert expected[-1][0] is Opcode.CLOSE
+    assert _events(ours, chunks) == expected
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        frame(OP_TEXT, b"\xff", mask=MASK),  # invalid UTF-8: 1007
+        frame(OP_BINARY, b"x" * 200, mask=MASK, length=2**20 + 1),  # too big: 1009
+        frame(OP_CONT, b"x", mask=MASK),  # nothing to continue: 1002
+        frame(OP_BINARY, b"x"),  # unmasked from a client: 1002
+        frame(OP_PING, b"x", fin=False, mask=MASK),  # fragmented control: 1002
+    ],
+)
+@pytest.mark.parametrize("split", [1, 3, 1000])
+def test_parse_errors_match_wsproto(bad: bytes, split: int) -> None:
+    theirs, ours = _pair(False, _size_limit)
+    data = frame(OP_BINARY, b"ok", mask=MASK) + bad
+    chunks = [data[i : i + split] for i in range(0, len(data), split)]
+    expected = _events(theirs, chunks)
+    assert expected[-1][0] == "failed"
+    assert _events(ours, chunks) == expected
+
+
+@pytest.mark.parametrize("receiver", [_deflate, _trio_deflate])
+def test_parsing_with_deflate_matches_wsproto(
+    receiver: Callable[[], list[Extension]],
+) -> None:
+    sender = FrameProtocol(True, _deflate())
+    data = b"".join(
+        bytes(sender.send_data(payload, fin=fin))
+        for payload, fin in [
+            ("compressible " * 1000, True),
+            (b"\x00" * 50000, False),
+            (b"tail", True),
+            (os.urandom(3000), True),
+        ]
+    )
+    for split in (1, 7, 4096, len(data)):
+        chunks = [data[i : i + split] for i in range(0, len(data), split)]
+        theirs, ours = _pair(False, receiver)
+        expected = _events(theirs, chunks)
+        assert len(expected) >= 4
+        assert _events(ours, chunks) == expected
