@@ -12,6 +12,7 @@ import trio
 import trio.testing
 
 import trio_ws
+from trio_ws import _bound
 from trio_ws._bound import start_connection
 from trio_ws.testing import ConnectionPair, open_connection_pair
 
@@ -164,3 +165,46 @@ def test_takes_every_option_of_connect(function: object) -> None:
     expected = options(trio_ws.connect)
     actual = options(function)
     assert {name: actual.get(name) for name in expected} == expected
+
+
+@pytest.mark.parametrize("function", [trio_ws.open_connection, trio_ws.reconnect])
+def test_documents_every_option_as_connect(function: object) -> None:
+    # The signatures are the reference docs: each option carries connect()'s
+    # annotation and has an Args entry (autodoc types documented ones only).
+    def annotations(f: object) -> dict[str, object]:
+        parameters = inspect.signature(f).parameters.values()  # type: ignore[arg-type]
+        return {p.name: p.annotation for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+    expected = annotations(trio_ws.connect)
+    actual = annotations(function)
+    assert {name: actual.get(name) for name in expected} == expected
+    doc = inspect.getdoc(function)
+    assert doc is not None
+    assert [name for name in expected if f"\n    {name}: " not in doc] == []
+
+
+@pytest.mark.parametrize("function", [trio_ws.open_connection, trio_ws.reconnect])
+async def test_passes_every_option_to_connect(
+    function: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parameters = inspect.signature(trio_ws.connect).parameters.values()
+    values = {p.name: object() for p in parameters if p.kind is p.KEYWORD_ONLY}
+    calls: list[tuple[str, dict[str, object]]] = []
+
+    @contextlib.asynccontextmanager
+    async def connect(
+        uri: str, **options: object
+    ) -> AsyncIterator[trio_ws.ClientConnection]:
+        calls.append((uri, options))
+        raise ValueError("not connecting")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(_bound, "connect", connect)
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ValueError, match="not connecting"):
+            if function is trio_ws.open_connection:
+                await trio_ws.open_connection(nursery, "ws://a/", **values)  # type: ignore[arg-type]
+            else:
+                async with trio_ws.reconnect("ws://a/", **values) as connections:  # type: ignore[arg-type]
+                    await connections.__anext__()
+    assert calls == [("ws://a/", values)]

@@ -12,10 +12,11 @@ until that nursery is cancelled, which closes it with 1001 (going away).
 from __future__ import annotations
 
 import functools
+import inspect
 import ssl as ssl_module
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Final, Literal, TypeAlias
 
 from ._client import ClientConnection, connect
 from ._handshake import DEFAULT_USER_AGENT
@@ -107,28 +108,40 @@ async def open_connection(
         no longer depends on the caller's cancel scopes, only on
         ``nursery``'s.
     """
-    connector = functools.partial(
-        connect,
-        uri,
-        subprotocols=subprotocols,
-        additional_headers=additional_headers,
-        user_agent_header=user_agent_header,
-        origin=origin,
-        compression=compression,
-        ssl=ssl,
-        proxy=proxy,
-        unix_socket_path=unix_socket_path,
-        open_timeout=open_timeout,
-        max_redirects=max_redirects,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        max_size=max_size,
-        max_queue=max_queue,
-        create_connection=create_connection,
-        logger=logger,
-    )
-    return await start_connection(nursery, connector)
+    return await start_connection(nursery, connector_for(uri, locals()))
+
+
+# One source of truth for connect()'s options, without losing what users see.
+# open_connection() and reconnect() spell out connect()'s keyword options,
+# defaults and "As for connect" Args on purpose: Sphinx autodoc shows a
+# function's own signature (every option with its default) and, with
+# autodoc_typehints_description_target = "documented_params", a type only
+# for a documented parameter; IDEs and type checkers likewise show each
+# option. ``**options: Unpack[ConnectOptions]`` (a TypedDict) would show a
+# bare ``**options`` without defaults there, and still list the names and
+# types a second time. So the signatures stay, and what was written out
+# three times, the pass-through, is written once: connector_for() forwards
+# the options named in connect()'s own signature, from the caller's
+# locals(). A missing one fails the first call (KeyError); tests/test_bound.py
+# checks that both signatures repeat connect()'s names, defaults,
+# annotations and Args, and that every option reaches connect().
+CONNECT_OPTIONS: Final = tuple(
+    parameter.name
+    for parameter in inspect.signature(connect).parameters.values()
+    if parameter.kind is parameter.KEYWORD_ONLY
+)
+
+
+def connector_for(uri: str, options: Mapping[str, object]) -> Connector:
+    """``connect(uri, ...)`` with each of connect's options from ``options``.
+
+    ``options`` is the caller's ``locals()``: its parameters, which repeat
+    :func:`~trio_ws.connect`'s; others in it are ignored.
+    """
+    kwargs = {name: options[name] for name in CONNECT_OPTIONS}
+    # The values are the caller's parameters, which carry connect()'s
+    # annotations (the tests compare them): checked there, not here.
+    return functools.partial(connect, uri, **kwargs)  # type: ignore[arg-type]
 
 
 async def start_connection(

@@ -182,8 +182,9 @@ async def connect(
                         if ssl is None:  # redirected from ws:// to wss://
                             ssl = ssl_module.create_default_context()
                         stream = await _start_tls(stream, ssl, wsuri.host, deadline)
-                    result = await _handshake(stream, handshake, deadline)
-                    ws = options.create(factory, stream)
+                    ws = await open_client(
+                        stream, handshake, deadline, factory, options
+                    )
                 except InvalidStatus as exc:
                     await trio.aclose_forcefully(stream)
                     if not redirects.follow(exc.response):
@@ -196,10 +197,6 @@ async def connect(
                     await trio.aclose_forcefully(stream)
                     raise
                 break
-            ws.request = handshake.request
-            ws.response = handshake.response
-            ws.subprotocol = result.subprotocol
-            ws._open(result.extensions, result.trailing_data)
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             async with running(ws, nursery):
                 yield ws
@@ -252,6 +249,28 @@ async def _start_tls(
         cause = exc.__cause__
         raise cause if isinstance(cause, OSError) else exc from None
     return tls
+
+
+async def open_client(
+    stream: trio.abc.Stream,
+    handshake: ClientHandshake,
+    deadline: float,
+    factory: ConnectionFactory[ClientConnection],
+    options: ConnectionOptions,
+) -> ClientConnection:
+    """Run the opening handshake on ``stream``; return the OPEN connection.
+
+    What :func:`connect` does once its stream is open, and
+    ``trio_ws.testing.open_connection_pair`` over memory. The caller closes
+    ``stream`` if this raises.
+    """
+    result = await _handshake(stream, handshake, deadline)
+    ws = options.create(factory, stream)
+    ws.request = handshake.request
+    ws.response = handshake.response
+    ws.subprotocol = result.subprotocol
+    ws._open(result.extensions, result.trailing_data)
+    return ws
 
 
 async def _handshake(

@@ -21,7 +21,6 @@ lockstep.
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
 import ssl as ssl_module
@@ -31,12 +30,12 @@ from typing import TYPE_CHECKING, Final, Literal, final
 
 import trio
 
-from ._bound import Connector, start_connection
-from ._client import ClientConnection, connect
+from ._bound import Connector, connector_for, start_connection
+from ._client import ClientConnection  # noqa: TC001 - autodoc evaluates annotations
 from ._exceptions import InvalidHandshake, InvalidStatus
 from ._handshake import DEFAULT_USER_AGENT
 from ._protocol import State
-from ._util import collapse_groups
+from ._util import closing_on_exit, collapse_groups
 
 if TYPE_CHECKING:
     import os
@@ -247,27 +246,8 @@ async def reconnect(
     if min_delay < 0 or max_delay < min_delay or factor < 1 or not 0 <= jitter <= 1:
         msg = "reconnect() needs 0 <= min_delay <= max_delay, factor >= 1, 0 <= jitter <= 1"
         raise ValueError(msg)
-    connector = functools.partial(
-        connect,
-        uri,
-        subprotocols=subprotocols,
-        additional_headers=additional_headers,
-        user_agent_header=user_agent_header,
-        origin=origin,
-        compression=compression,
-        ssl=ssl,
-        proxy=proxy,
-        unix_socket_path=unix_socket_path,
-        open_timeout=open_timeout,
-        max_redirects=max_redirects,
-        ping_interval=ping_interval,
-        ping_timeout=ping_timeout,
-        close_timeout=close_timeout,
-        max_size=max_size,
-        max_queue=max_queue,
-        create_connection=create_connection,
-        logger=logger,
-    )
+    # connect()'s options as given: read before any parameter is reassigned.
+    connector = connector_for(uri, locals())
     async with open_connections(
         connector,
         min_delay=min_delay,
@@ -304,12 +284,5 @@ async def open_connections(
                 should_retry=retry,
                 logger=logger,
             )
-            try:
+            async with closing_on_exit(connections._close, nursery):
                 yield connections
-            except BaseException as exc:
-                await connections._close(exc)
-                raise
-            else:
-                await connections._close(None)
-            finally:
-                nursery.cancel_scope.cancel()

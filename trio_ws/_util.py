@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
@@ -16,7 +16,7 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
 if TYPE_CHECKING:
     from ._connection import Connection
 
-__all__ = ["InternalError", "collapse_groups", "running", "seconds"]
+__all__ = ["InternalError", "closing_on_exit", "collapse_groups", "running", "seconds"]
 
 
 def seconds(timeout: float | None) -> float:
@@ -80,12 +80,27 @@ async def running(ws: Connection, nursery: trio.Nursery) -> AsyncIterator[None]:
     ``nursery``, where the heartbeat would run on.
     """
     ws._start(nursery)
+    async with closing_on_exit(ws._close_on_exit, nursery):
+        yield
+
+
+@asynccontextmanager
+async def closing_on_exit(
+    close: Callable[[BaseException | None], Awaitable[None]], nursery: trio.Nursery
+) -> AsyncIterator[None]:
+    """Call ``close`` when the owner's block ends, then cancel ``nursery``.
+
+    ``close`` gets the exception that ended the block, or ``None``, and
+    picks the close code from it (``Connection._close_on_exit``): what
+    ``running`` does for one connection, and ``reconnect`` for whichever
+    connection is current.
+    """
     try:
         yield
     except BaseException as exc:
-        await ws._close_on_exit(exc)
+        await close(exc)
         raise
     else:
-        await ws._close_on_exit(None)
+        await close(None)
     finally:
         nursery.cancel_scope.cancel()

@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
-from .._client import ClientConnection, _handshake
+from .._client import ClientConnection, open_client
 from .._connection import ConnectionOptions
 from .._handshake_client import ClientHandshake
 from .._server import ServerConnection, serve
 from .._uri import parse_uri
-from .._util import collapse_groups, seconds
+from .._util import collapse_groups, running, seconds
 from ._transport import DEFAULT_BUFFER_SIZE, MemoryTransport, memory_transport_pair
 
 if TYPE_CHECKING:
@@ -89,27 +89,6 @@ async def _hold(
         await ws.wait_closed()
     else:
         await handler(ws)
-
-
-async def _open_client(
-    stream: trio.abc.Stream,
-    handshake: ClientHandshake,
-    options: ConnectionOptions,
-    open_timeout: float | None,
-) -> ClientConnection:
-    """What :func:`trio_ws.connect` does once its stream is open."""
-    deadline = trio.current_time() + seconds(open_timeout)
-    try:
-        result = await _handshake(stream, handshake, deadline)
-    except BaseException:
-        await trio.aclose_forcefully(stream)
-        raise
-    ws = options.create(ClientConnection, stream)
-    ws.request = handshake.request
-    ws.response = handshake.response
-    ws.subprotocol = result.subprotocol
-    ws._open(result.extensions, result.trailing_data)
-    return ws
 
 
 @asynccontextmanager
@@ -210,23 +189,26 @@ async def open_connection_pair(
                 )
             )
             try:
-                client = await _open_client(
-                    client_transport, handshake, options, open_timeout
-                )
-                client._start(nursery)
-                pair = ConnectionPair(
-                    client=client,
-                    server=await opened_receive.receive(),
-                    client_transport=client_transport,
-                    server_transport=server_transport,
-                )
+                deadline = trio.current_time() + seconds(open_timeout)
                 try:
-                    yield pair
-                except BaseException as exc:
-                    await client._close_on_exit(exc)
+                    client = await open_client(
+                        client_transport, handshake, deadline, ClientConnection, options
+                    )
+                except BaseException:
+                    await trio.aclose_forcefully(client_transport)
                     raise
-                else:
-                    await client._close_on_exit(None)
+                # The client's tasks get a nursery of their own, as in
+                # connect(): running() cancels it once the client is closed,
+                # while the server runs on until it finished too.
+                with collapse_groups():
+                    async with trio.open_nursery() as tasks, running(client, tasks):
+                        pair = ConnectionPair(
+                            client=client,
+                            server=await opened_receive.receive(),
+                            client_transport=client_transport,
+                            server_transport=server_transport,
+                        )
+                        yield pair
                 with trio.move_on_after(seconds(close_timeout)):
                     await pair.server.wait_closed()
             finally:
