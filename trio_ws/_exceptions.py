@@ -204,8 +204,9 @@ class InvalidRedirect(InvalidStatus):
     """
 
     def __init__(self, response: Response, location: str, msg: str) -> None:
-        super().__init__(response)
-        self.args = (response, location, msg)
+        # Skip InvalidStatus.__init__: args must hold all three, for pickling.
+        InvalidHandshake.__init__(self, response, location, msg)
+        self.response = response
         self.location = location
         self.msg = msg
 
