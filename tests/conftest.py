@@ -47,6 +47,7 @@ __all__ = [
     "SIDES",
     "Frame",
     "MemoryListener",
+    "Network",
     "Peer",
     "memory_network",
     "open_connection",
@@ -336,6 +337,43 @@ def memory_network(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
 
     route_connect(monkeypatch, open_tcp_stream)
     return listener
+
+
+class Network:
+    """Hands ``connect`` memory streams whose other end the test plays.
+
+    Attributes:
+        peers: The server ends, in order.
+        addresses: The ``(host, port)`` of each connection opened, in order
+            (not one cancelled during ``delay``).
+        delay: Seconds that opening TCP takes; ``math.inf``: forever.
+    """
+
+    def __init__(self) -> None:
+        self.peers: list[trio.abc.Stream] = []
+        self.addresses: list[tuple[str, int]] = []
+        self.delay = 0.0
+        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](math.inf)
+
+    async def open_tcp_stream(self, host: str, port: int) -> trio.abc.Stream:
+        await trio.sleep(self.delay)
+        self.addresses.append((host, port))
+        client, server = trio.testing.memory_stream_pair()
+        self.peers.append(server)
+        self._send.send_nowait(server)
+        return client
+
+    async def accept(self) -> trio.abc.Stream:
+        """The server end of the next connection."""
+        return await self._receive.receive()
+
+
+@pytest.fixture
+def network(monkeypatch: pytest.MonkeyPatch) -> Network:
+    """A :class:`Network`; ``trio_ws.connect`` opens its TCP streams there."""
+    network = Network()
+    route_connect(monkeypatch, network.open_tcp_stream)
+    return network
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,7 @@
 """connect() and ClientConnection.
 
-Most tests run against ``serve`` over the in-memory listener of
-``test_server``, or against a server played by the test (``network``), with
+Most tests run against ``serve`` over the in-memory ``listener`` of
+``conftest``, or against a server played by the test (``network``), with
 ``trio_ws.connect``'s ``trio.open_tcp_stream`` routed to memory streams so
 that they run under ``autojump_clock`` with exact virtual times.
 """
@@ -12,7 +12,6 @@ import base64
 import functools
 import hashlib
 import logging
-import math
 import socket
 import ssl
 import sys
@@ -35,61 +34,14 @@ from trio_ws import (
     connect,
 )
 
+from .conftest import MemoryListener, Network, route_connect
 from .helpers import OP_CLOSE, close_payload, frame, parse_frames
-from .test_server import (
-    MemoryListener,
-    echo,
-    memory_network,
-    receive_all,
-    route_connect,
-    start,
-    tls_contexts,
-)
+from .test_server import echo, receive_all, start, tls_contexts
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import ExceptionGroup
 
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-@pytest.fixture
-def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
-    return memory_network(monkeypatch)
-
-
-class Network:
-    """Hands ``connect`` memory streams whose other end the test plays.
-
-    Attributes:
-        peers: The server ends, in order.
-        addresses: The ``(host, port)`` asked for.
-        delay: Seconds that opening TCP takes; ``math.inf``: forever.
-    """
-
-    def __init__(self) -> None:
-        self.peers: list[trio.abc.Stream] = []
-        self.addresses: list[tuple[str, int]] = []
-        self.delay = 0.0
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](math.inf)
-
-    async def open_tcp_stream(self, host: str, port: int) -> trio.abc.Stream:
-        self.addresses.append((host, port))
-        await trio.sleep(self.delay)
-        client, server = trio.testing.memory_stream_pair()
-        self.peers.append(server)
-        self._send.send_nowait(server)
-        return client
-
-    async def accept(self) -> trio.abc.Stream:
-        """The server end of the next connection."""
-        return await self._receive.receive()
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> Network:
-    network = Network()
-    route_connect(monkeypatch, network.open_tcp_stream)
-    return network
 
 
 async def read_request(stream: trio.abc.Stream) -> bytes:

@@ -24,18 +24,14 @@ import websockets.trio.server
 
 from trio_ws import ConnectionClosedError, ConnectionClosedOK, ServerConnection, connect
 
-from .test_server import MemoryListener, echo, memory_network, route_connect, start
+from .conftest import MemoryListener, route_connect
+from .test_server import echo, start
 
 # Half incompressible, half very compressible: deflate runs on both.
 rng = random.Random(6455)
 LARGE_TEXT = "".join(rng.choices("abcdefghij", k=1_500_000)) + "x" * 1_500_000
 LARGE_BINARY = rng.randbytes(1_500_000) + b"\x00" * 1_500_000
 MAX_SIZE = 2**22
-
-
-@pytest.fixture
-def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
-    return memory_network(monkeypatch)
 
 
 # --- Their client, our server ----------------------------------------------------

@@ -30,7 +30,8 @@ from trio_ws._proxy import (
     proxy_from_environment,
 )
 
-from .test_server import echo, route_connect, tls_contexts
+from .conftest import Network, route_connect
+from .test_server import echo, tls_contexts
 
 OK_200 = b"HTTP/1.1 200 Connection established\r\n\r\n"
 # SOCKS5 success reply bound to 0.0.0.0:0.
@@ -344,30 +345,6 @@ def test_socks5_fields_too_long(
 # --- connect() through scripted proxies ------------------------------------------
 
 
-class Network:
-    """``trio.open_tcp_stream`` on memory streams; the test plays the peers.
-
-    Attributes:
-        addresses: The ``(host, port)`` that were asked for.
-        delay: Seconds that opening TCP takes.
-    """
-
-    def __init__(self) -> None:
-        self.addresses: list[tuple[str, int]] = []
-        self.delay = 0.0
-        self._send, self._receive = trio.open_memory_channel[trio.abc.Stream](math.inf)
-
-    async def open_tcp_stream(self, host: str, port: int) -> trio.abc.Stream:
-        await trio.sleep(self.delay)
-        self.addresses.append((host, port))
-        client, server = trio.testing.memory_stream_pair()
-        self._send.send_nowait(server)
-        return client
-
-    async def accept(self) -> trio.abc.Stream:
-        return await self._receive.receive()
-
-
 class Tunnels(trio.abc.Listener[trio.abc.Stream]):
     """A listener for ``serve``: the far ends of the tunnels a proxy opened."""
 
@@ -383,13 +360,6 @@ class Tunnels(trio.abc.Listener[trio.abc.Stream]):
     async def aclose(self) -> None:
         self._receive.close()
         await trio.lowlevel.checkpoint()
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> Network:
-    network = Network()
-    route_connect(monkeypatch, network.open_tcp_stream)
-    return network
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Redirects on connect: the rules of ``_redirects``, then ``connect`` following them.
 
-Servers are scripted over memory streams (``Network`` of ``test_client``)
+Servers are scripted over memory streams (``Network`` of ``conftest``)
 or are ``serve`` itself with a ``process_request`` that redirects, so that
 everything runs under ``autojump_clock`` with exact virtual times.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import pathlib
 import ssl
+from typing import TYPE_CHECKING
 
 import pytest
 import trio
@@ -21,16 +22,11 @@ from trio_ws._http import Headers
 from trio_ws._redirects import Redirects
 from trio_ws._uri import parse_uri
 
-from .test_client import Network, read_request, switching_protocols
-from .test_server import (
-    MemoryListener,
-    echo,
-    memory_network,
-    receive_all,
-    route_connect,
-    start,
-    tls_contexts,
-)
+from .test_client import read_request, switching_protocols
+from .test_server import echo, receive_all, start, tls_contexts
+
+if TYPE_CHECKING:
+    from .conftest import MemoryListener, Network
 
 
 def redirect(status: int, *locations: str, body: bytes = b"") -> Response:
@@ -213,18 +209,6 @@ async def test_howto_example() -> None:
     # Real sockets on 127.0.0.1: a trio-clock guard, no autojump_clock.
     with trio.fail_after(10):
         assert await module.main() == "welcome to /new"
-
-
-@pytest.fixture
-def network(monkeypatch: pytest.MonkeyPatch) -> Network:
-    network = Network()
-    route_connect(monkeypatch, network.open_tcp_stream)
-    return network
-
-
-@pytest.fixture
-def listener(monkeypatch: pytest.MonkeyPatch) -> MemoryListener:
-    return memory_network(monkeypatch)
 
 
 def raw_redirect(status: int, location: str) -> bytes:

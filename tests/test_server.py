@@ -37,8 +37,7 @@ from trio_ws import (
 )
 from trio_ws._handshake import DEFAULT_SERVER
 
-# memory_network stays importable from here for test_client and test_interop.
-from .conftest import MemoryListener, memory_network, route_connect  # noqa: F401
+from .conftest import MemoryListener, route_connect
 from .helpers import OP_CLOSE, OP_TEXT, close_payload, frame, parse_frames
 
 Handler: TypeAlias = Callable[[ServerConnection], Awaitable[None]]
