@@ -155,12 +155,17 @@ async def test_open_connection_over_tcp() -> None:
                     )
 
 
+def keyword_options(f: object) -> dict[str, inspect.Parameter]:
+    """The keyword-only parameters of ``f``, by name."""
+    parameters = inspect.signature(f).parameters.values()  # type: ignore[arg-type]
+    return {p.name: p for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+
 @pytest.mark.parametrize("function", [trio_ws.open_connection, trio_ws.reconnect])
 def test_takes_every_option_of_connect(function: object) -> None:
     # Options added to connect() must be added here too, with its defaults.
     def options(f: object) -> dict[str, object]:
-        parameters = inspect.signature(f).parameters.values()  # type: ignore[arg-type]
-        return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+        return {name: p.default for name, p in keyword_options(f).items()}
 
     expected = options(trio_ws.connect)
     actual = options(function)
@@ -172,8 +177,7 @@ def test_documents_every_option_as_connect(function: object) -> None:
     # The signatures are the reference docs: each option carries connect()'s
     # annotation and has an Args entry (autodoc types documented ones only).
     def annotations(f: object) -> dict[str, object]:
-        parameters = inspect.signature(f).parameters.values()  # type: ignore[arg-type]
-        return {p.name: p.annotation for p in parameters if p.kind is p.KEYWORD_ONLY}
+        return {name: p.annotation for name, p in keyword_options(f).items()}
 
     expected = annotations(trio_ws.connect)
     actual = annotations(function)
@@ -187,8 +191,7 @@ def test_documents_every_option_as_connect(function: object) -> None:
 async def test_passes_every_option_to_connect(
     function: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    parameters = inspect.signature(trio_ws.connect).parameters.values()
-    values = {p.name: object() for p in parameters if p.kind is p.KEYWORD_ONLY}
+    values = {name: object() for name in keyword_options(trio_ws.connect)}
     calls: list[tuple[str, dict[str, object]]] = []
 
     @contextlib.asynccontextmanager
