@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import itertools
 import os
 import struct
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -18,6 +21,7 @@ from wsproto.frame_protocol import (
     XorMaskerSimple,
 )
 
+from trio_ws import _frames
 from trio_ws._extensions import DeflateParams, FrameFilter, PerMessageDeflate
 from trio_ws._frames import FastFrameProtocol, _Masker, mask, py_mask
 
@@ -33,8 +37,26 @@ def wsproto_mask(data: bytes, key: bytes) -> bytes:
     return bytes(XorMaskerSimple(key).process(bytearray(data)))
 
 
-#: The pure-Python mask, and the C one when trio_ws._speedups was built.
+#: The pure-Python mask, and the C one when trio_ws._speedups was built:
+#: the fallback is tested even where the C module is in use.
 MASKS = [py_mask] + ([] if mask is py_mask else [mask])
+
+
+@contextlib.contextmanager
+def masking_with(masker: Callable[[bytes, bytes], bytes]) -> Iterator[None]:
+    """Make the frame layer mask with ``masker``."""
+    saved = _frames.mask
+    _frames.mask = masker
+    try:
+        yield
+    finally:
+        _frames.mask = saved
+
+
+@pytest.fixture(params=MASKS, ids=lambda m: m.__name__)
+def masker(request: pytest.FixtureRequest) -> Iterator[None]:
+    with masking_with(request.param):
+        yield
 
 
 @pytest.mark.parametrize("masker", MASKS)
@@ -55,6 +77,43 @@ def test_mask_rfc_example(masker: Callable[[bytes, bytes], bytes]) -> None:
     # RFC 6455 5.7: "Hello" masked with 37 fa 21 3d.
     assert masker(b"Hello", MASK) == bytes.fromhex("7f9f4d5158")
     assert masker(masker(b"Hello", MASK), MASK) == b"Hello"
+
+
+def test_mask_is_the_c_one_when_built() -> None:
+    try:
+        from trio_ws import _speedups
+    except ImportError:
+        assert mask is py_mask
+    else:
+        assert mask is _speedups.apply_mask
+
+
+def test_without_the_c_module_masking_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # As installed without a compiler: the import fails, py_mask is used.
+    monkeypatch.setitem(sys.modules, "trio_ws._speedups", None)
+    spec = importlib.util.spec_from_file_location(
+        "trio_ws._frames_without_c", _frames.__file__
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    fallback = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fallback)
+    assert fallback.mask is fallback.py_mask
+    assert fallback.mask(b"Hello", MASK) == bytes.fromhex("7f9f4d5158")
+
+
+def test_speedups_arguments() -> None:
+    speedups = pytest.importorskip("trio_ws._speedups")
+    with pytest.raises(ValueError, match="the mask must be 4 bytes long"):
+        speedups.apply_mask(b"data", b"abc")
+    with pytest.raises(TypeError, match="takes exactly 2 arguments"):
+        speedups.apply_mask(b"data")
+    with pytest.raises(TypeError):
+        speedups.apply_mask("text", MASK)
+    with pytest.raises(TypeError):
+        speedups.apply_mask(b"data", None)
 
 
 @settings(max_examples=300)
@@ -105,7 +164,7 @@ def fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "urandom", lambda n: MASK[:n])
 
 
-@pytest.mark.usefixtures("fixed_key")
+@pytest.mark.usefixtures("fixed_key", "masker")
 @pytest.mark.parametrize("client", [False, True])
 @pytest.mark.parametrize("extensions", [list, _size_limit, _deflate, _trio_deflate])
 def test_serialisation_matches_wsproto(
@@ -126,7 +185,7 @@ def test_serialisation_matches_wsproto(
     assert ours.close() == theirs.close()
 
 
-@pytest.mark.usefixtures("fixed_key")
+@pytest.mark.usefixtures("fixed_key", "masker")
 def test_serialisation_fast_path_bytes() -> None:
     ours = FastFrameProtocol(True, _size_limit())
     assert bytes(ours.send_data(b"Hello")) == frame(OP_BINARY, b"Hello", mask=MASK)
@@ -213,13 +272,20 @@ def _split(data: bytes, cuts: list[int]) -> list[bytes]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(cuts=st.lists(st.integers(min_value=0), max_size=12), masked=st.booleans())
-def test_parsing_matches_wsproto(cuts: list[int], masked: bool) -> None:
+@given(
+    cuts=st.lists(st.integers(min_value=0), max_size=12),
+    masked=st.booleans(),
+    masker=st.sampled_from(MASKS),
+)
+def test_parsing_matches_wsproto(
+    cuts: list[int], masked: bool, masker: Callable[[bytes, bytes], bytes]
+) -> None:
     theirs, ours = _pair(not masked, _size_limit)
     chunks = _split(_stream(masked), cuts)
     expected = _events(theirs, chunks)
     assert expected[-1][0] is Opcode.CLOSE
-    assert _events(ours, chunks) == expected
+    with masking_with(masker):
+        assert _events(ours, chunks) == expected
 
 
 @pytest.mark.parametrize(
@@ -233,6 +299,7 @@ def test_parsing_matches_wsproto(cuts: list[int], masked: bool) -> None:
     ],
 )
 @pytest.mark.parametrize("split", [1, 3, 1000])
+@pytest.mark.usefixtures("masker")
 def test_parse_errors_match_wsproto(bad: bytes, split: int) -> None:
     theirs, ours = _pair(False, _size_limit)
     data = frame(OP_BINARY, b"ok", mask=MASK) + bad
@@ -243,6 +310,7 @@ def test_parse_errors_match_wsproto(bad: bytes, split: int) -> None:
 
 
 @pytest.mark.parametrize("receiver", [_deflate, _trio_deflate])
+@pytest.mark.usefixtures("masker")
 def test_parsing_with_deflate_matches_wsproto(
     receiver: Callable[[], list[Extension]],
 ) -> None:

@@ -70,7 +70,9 @@ def _xor_tables() -> list[bytes]:
 def py_mask(data: Buffer, key: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``key`` repeated (RFC 6455 section 5.3).
 
-    Masking and unmasking are the same operation.
+    Masking and unmasking are the same operation. This is the pure-Python
+    version; :func:`mask` is the C one from ``trio_ws._speedups`` when that
+    optional module was built, with exactly the same results.
     """
     n = len(data)  # type: ignore[arg-type]
     if n <= _INT_MASK_MAX:
@@ -86,8 +88,12 @@ def py_mask(data: Buffer, key: bytes) -> bytes:
     return bytes(out)
 
 
-#: The mask of the data path.
-mask: Callable[[Buffer, bytes], bytes] = py_mask
+#: The mask of the data path: C when the optional module was built.
+mask: Callable[[Buffer, bytes], bytes]
+try:
+    from ._speedups import apply_mask as mask
+except ImportError:  # installed without a C compiler, or not CPython
+    mask = py_mask
 
 
 class _Masker:
