@@ -117,6 +117,7 @@ html_static_path: list[str] = []
 def _merge_private_attribute_docs(app: object) -> None:
     import pkgutil
 
+    from sphinx.errors import PycodeError
     from sphinx.pycode import ModuleAnalyzer
 
     import trio_ws
@@ -126,7 +127,10 @@ def _merge_private_attribute_docs(app: object) -> None:
     for info in pkgutil.iter_modules(trio_ws.__path__):
         if not info.name.startswith("_") or info.name == "__main__":
             continue
-        private = ModuleAnalyzer.for_module(f"trio_ws.{info.name}")
+        try:
+            private = ModuleAnalyzer.for_module(f"trio_ws.{info.name}")
+        except PycodeError:  # compiled: the optional trio_ws._speedups
+            continue
         private.analyze()
         for key, comment in private.attr_docs.items():
             public.attr_docs.setdefault(key, comment)
