@@ -9,12 +9,12 @@ import os
 import struct
 import sys
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
 import pytest
 from hypothesis import given, settings, strategies as st
-from wsproto.extensions import PerMessageDeflate as WsprotoDeflate
+from wsproto.extensions import Extension, PerMessageDeflate as WsprotoDeflate
 from wsproto.frame_protocol import (
+    FrameDecoder,
     FrameProtocol,
     Opcode,
     ParseFailed,
@@ -26,9 +26,6 @@ from trio_ws._extensions import DeflateParams, FrameFilter, PerMessageDeflate
 from trio_ws._frames import FastFrameProtocol, _Masker, mask, py_mask
 
 from .helpers import MASK, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, frame
-
-if TYPE_CHECKING:
-    from wsproto.extensions import Extension
 
 SIZES = [0, 1, 2, 3, 4, 5, 7, 125, 126, 127, 1000, 16383, 16384, 16385, 65535, 65536]
 
@@ -306,6 +303,38 @@ def test_parse_errors_match_wsproto(bad: bytes, split: int) -> None:
     chunks = [data[i : i + split] for i in range(0, len(data), split)]
     expected = _events(theirs, chunks)
     assert expected[-1][0] == "failed"
+    assert _events(ours, chunks) == expected
+
+
+class _Trailer(Extension):
+    """Gives payloads back as bytearray and adds a byte at each frame's end."""
+
+    name = "x-trailer"
+
+    def enabled(self) -> bool:
+        return True
+
+    def offer(self) -> str:
+        return self.name
+
+    def frame_inbound_payload_data(
+        self, proto: FrameDecoder | FrameProtocol, data: bytes
+    ) -> bytes:
+        return bytearray(data)
+
+    def frame_inbound_complete(
+        self, proto: FrameDecoder | FrameProtocol, fin: bool
+    ) -> bytes:
+        return b"!"
+
+
+@pytest.mark.usefixtures("masker")
+def test_parsing_with_any_extension_matches_wsproto() -> None:
+    # Extensions may return bytearray, and add data at a frame's end.
+    theirs, ours = _pair(False, lambda: [_Trailer(), _Trailer()])
+    chunks = _split(_stream(masked=True), [5, 70_000, 70_100])
+    expected = _events(theirs, chunks)
+    assert (Opcode.TEXT, "héllo!!", True, True) in expected
     assert _events(ours, chunks) == expected
 
 
