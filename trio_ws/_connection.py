@@ -32,6 +32,9 @@ frame. ``_send_lock`` keeps the frames of one (possibly fragmented) message
 together; control frames may still slip between fragments, as RFC 6455
 section 5.4 allows. On the send path a free lock is taken without a schedule
 point (``_acquire``): the write itself is the one trio requires of ``send``.
+That sending side (``send``, ``ping``, ``pong`` and the write path) is in
+``_sending.py``; this module keeps the state, the reader, the heartbeat and
+the closing logic.
 
 Neither task ever raises into the nursery: failures are recorded in the
 protocol (``failure`` becomes ``ConnectionClosedError.__cause__``) and end
@@ -45,25 +48,17 @@ import logging
 import math
 import sys
 import uuid
-from collections.abc import (
-    AsyncIterable,
-    AsyncIterator,
-    Callable,
-    Iterable,
-    Iterator,
-    Sequence,
-)
+from collections.abc import Sequence
 from typing import (
     TYPE_CHECKING,
     ClassVar,
     Final,
-    TypeAlias,
 )
 
 import trio
 
 from ._exceptions import ConnectionClosed, ConnectionClosedOK
-from ._keepalive import Pings, PingWaiter, PongClock, control_payload
+from ._keepalive import Pings, PingWaiter, PongClock
 from ._messages import MessageQueue
 from ._options import (
     ConnectionFactory as ConnectionFactory,
@@ -71,6 +66,7 @@ from ._options import (
     LoggerLike as LoggerLike,
 )
 from ._protocol import Protocol, State, check_close
+from ._sending import Data as Data, Sending
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import BaseExceptionGroup
@@ -86,16 +82,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "ConnectionFactory", "ConnectionOptions", "Data", "LoggerLike"]
 
-#: What a message can be sent as.
-Data: TypeAlias = "str | bytes | bytearray | memoryview"
-
 #: Bytes asked of the transport per read (wsproto advises large reads).
 READ_SIZE: Final = 65536
 #: How long a best-effort close frame may take when failing a connection.
 FAIL_WRITE_TIMEOUT: Final = 1.0
 
 
-class Connection(trio.abc.AsyncResource):
+class Connection(Sending, trio.abc.AsyncResource):
     """A WebSocket connection, client or server side.
 
     Users get instances of the subclasses :class:`~trio_ws.ClientConnection`
@@ -339,31 +332,7 @@ class Connection(trio.abc.AsyncResource):
             deadline = trio.current_time() + self.close_timeout
             self._reader_scope.deadline = min(self._reader_scope.deadline, deadline)
 
-    # --- Writing -------------------------------------------------------------
-
-    async def _send_all(self, data: bytes | bytearray) -> None:
-        """Write ``data``; the caller holds ``_write_lock``.
-
-        A transport error closes the connection. Cancellation part-way may
-        leave a partial frame on the wire, after which no frame can follow:
-        the connection is aborted (trio's ``send_all`` contract). Callers
-        check for cancellation before they make the frames, never in between,
-        so that a cancelled write never drops frames already made (a
-        compressor's context would include them).
-        """
-        self._writing_since = trio.current_time()
-        try:
-            await self._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._abort(exc)
-            raise self._proto.closed_exception() from exc
-        except BaseException:
-            self._abort(
-                trio.BrokenResourceError("a write was cancelled part-way through")
-            )
-            raise
-        finally:
-            self._writing_since = None
+    # --- Closure -------------------------------------------------------------
 
     def _abort(self, exc: BaseException | None) -> None:
         """Close the connection now, without a closing handshake."""
@@ -382,195 +351,6 @@ class Connection(trio.abc.AsyncResource):
         # the answer, or close_timeout, settles it.
         await self._ended.wait()
         return protocol.closed_exception()
-
-    # --- Sending -------------------------------------------------------------
-
-    async def send(
-        self,
-        message: Data | Iterable[Data] | AsyncIterable[Data],
-        *,
-        compress: bool = True,
-    ) -> None:
-        """Send a message.
-
-        A :class:`str` is sent as a text message; :class:`bytes`,
-        :class:`bytearray` and :class:`memoryview` as a binary message. An
-        iterable or async iterable of them sends one fragmented message whose
-        fragments must all be text or all be binary. Several tasks may call
-        :meth:`send` at once: messages never interleave.
-
-        Args:
-            message: The message.
-            compress: ``False`` sends this message uncompressed, its frames
-                without RSV1, on a connection that negotiated
-                permessage-deflate: for data that is compressed already or
-                too short to gain anything. No effect without compression.
-
-        Raises:
-            ConnectionClosed: The connection is closing or closed.
-            TypeError: ``message`` or a fragment has an unsupported type, or
-                fragments mix text and binary. If fragments were sent already,
-                the connection is failed with 1011, as the peer cannot be left
-                waiting for the rest of the message.
-            ValueError: ``message`` is an empty (async) iterable: with no
-                fragment there is no message type, so nothing is sent and the
-                connection stays usable; send ``""`` or ``b""`` for an empty
-                message.
-
-        Cancellation:
-            Cancelled before any byte is written, nothing is sent and the
-            connection stays usable. Cancelled part-way through writing a
-            frame, the connection is failed: the peer sees the TCP connection
-            close, never a partial frame followed by other data, and later
-            calls raise :exc:`~trio_ws.ConnectionClosedError`. Cancelling a
-            fragmented message between fragments fails the connection with
-            1011 for the same reason.
-        """
-        await trio.lowlevel.checkpoint_if_cancelled()
-        if isinstance(message, (str, bytes, bytearray, memoryview)):
-            await _acquire(self._send_lock)
-            try:
-                await self._write_message(message, fin=True, compress=compress)
-            finally:
-                self._send_lock.release()
-        elif isinstance(message, (AsyncIterable, Iterable)) and not isinstance(
-            message, dict
-        ):
-            async with self._send_lock:
-                await self._send_fragments(_Fragments(message), compress)
-        else:
-            msg = f"message has an unsupported type: {type(message).__name__}"
-            raise TypeError(msg)
-
-    async def _send_fragments(self, fragments: _Fragments, compress: bool) -> None:
-        previous: Data | None = None
-        try:
-            while (fragment := await fragments.next()) is not _END:
-                if not isinstance(fragment, (str, bytes, bytearray, memoryview)):
-                    msg = f"fragment has an unsupported type: {type(fragment).__name__}"
-                    raise TypeError(msg)
-                if previous is not None:
-                    if isinstance(previous, str) != isinstance(fragment, str):
-                        msg = (
-                            "fragments of one message must be all str or all bytes-like"
-                        )
-                        raise TypeError(msg)
-                    await self._write_message(previous, fin=False, compress=compress)
-                previous = fragment
-            if previous is None:
-                # No fragment tells text from binary: there is no message to
-                # send, and sending nothing would lose one silently.
-                msg = "an empty iterable is no message: send '' or b'' instead"
-                raise ValueError(msg)
-            await self._write_message(previous, fin=True, compress=compress)
-        except BaseException:
-            if self._proto.sending_fragments and not self._closing():
-                # The peer is waiting for the rest of a message that will not
-                # come: RFC 6455 leaves no way out but failing the connection.
-                await self._fail(1011, "error while sending a fragmented message")
-            raise
-
-    async def _write_message(
-        self, data: Data, *, fin: bool, compress: bool = True
-    ) -> None:
-        await self._write(
-            lambda protocol: protocol.send_message(data, fin=fin, compress=compress)
-        )
-
-    async def _write(self, make: Callable[[Protocol], None]) -> None:
-        """Make frames with ``make(protocol)`` and write them, while OPEN.
-
-        Raises:
-            ConnectionClosed: The connection is not OPEN (any more).
-
-        Cancellation:
-            Checked under the lock, before the frames are made: cancelled
-            there, nothing was made or sent. Later, see :meth:`_send_all`.
-        """
-        await _acquire(self._write_lock)
-        try:
-            await trio.lowlevel.checkpoint_if_cancelled()
-            protocol = self._proto
-            if protocol.state is State.OPEN:
-                make(protocol)
-                # The locks were taken without a schedule point: the write is
-                # the one of send(), ping() and pong().
-                await self._send_all(protocol.data_to_send())
-                return
-        finally:
-            self._write_lock.release()
-        # Waiting on an Event is a checkpoint (a schedule point too), even
-        # when it is set: closed, send() still yields.
-        raise await self._closed_exception()
-
-    async def ping(self, data: Data | None = None) -> float:
-        """Send a ping and wait for the matching pong.
-
-        Args:
-            data: The payload, at most 125 bytes (a :class:`str` is sent in
-                UTF-8); ``None`` picks four random bytes that no ping waiting
-                for its pong uses.
-
-        Returns:
-            The round-trip time in seconds (also stored in :attr:`latency`).
-
-        Raises:
-            ConnectionClosed: The connection closed before the pong arrived.
-            RuntimeError: A ping with the same payload is already waiting.
-            ValueError: ``data`` is over 125 bytes.
-
-        A pong acknowledges its ping and every earlier one (RFC 6455 5.5.3
-        lets an endpoint answer only the latest ping).
-
-        Cancellation:
-            Cancelled before the ping is written, nothing is sent. Cancelled
-            while waiting for the pong, the ping stays sent and its pong is
-            ignored. Cancelled part-way through writing it, the connection is
-            failed, as for :meth:`send`.
-        """
-        payload = None if data is None else control_payload(data)
-        waiter = PingWaiter()
-        await self._send_ping(waiter, payload)
-        try:
-            await waiter.event.wait()
-        finally:
-            self._pings.forget(waiter)
-        if waiter.rtt is None:
-            raise await self._closed_exception()
-        return waiter.rtt
-
-    async def _send_ping(self, waiter: PingWaiter, payload: bytes | None) -> None:
-        """Send a ping for ``waiter``; ``payload=None`` picks an unused one."""
-
-        def make(protocol: Protocol) -> None:
-            # Registered under the write lock, so in the order pings are
-            # sent; a random payload is drawn here, where no other ping can
-            # take it before it is registered.
-            pings = self._pings
-            pings.add(pings.unused_payload() if payload is None else payload, waiter)
-            assert waiter.payload is not None
-            protocol.send_ping(waiter.payload)
-
-        try:
-            await self._write(make)
-        except BaseException:
-            self._pings.forget(waiter)
-            raise
-
-    async def pong(self, data: Data = b"") -> None:
-        """Send an unsolicited pong (a unidirectional heartbeat, RFC 6455 5.5.3).
-
-        Args:
-            data: The payload, at most 125 bytes (a :class:`str` in UTF-8).
-
-        Raises:
-            ConnectionClosed: The connection is closing or closed.
-
-        Cancellation:
-            As for :meth:`send`.
-        """
-        payload = control_payload(data)
-        await self._write(lambda protocol: protocol.send_pong(payload))
 
     # --- Receiving -------------------------------------------------------------
 
@@ -807,20 +587,6 @@ class Connection(trio.abc.AsyncResource):
         await self._close_on_exit(exc_value)
 
 
-async def _acquire(lock: trio.Lock) -> None:
-    """Take ``lock``, with a schedule point only if it has to wait.
-
-    ``async with lock`` yields to trio's run loop even when the lock is free;
-    on the send path the write that follows is a checkpoint already, so the
-    extra pass (one per lock, per message) is pure overhead. A free lock with
-    waiters is not taken (``acquire_nowait`` keeps trio's fairness).
-    """
-    try:
-        lock.acquire_nowait()
-    except trio.WouldBlock:
-        await lock.acquire()
-
-
 def _socket_address(stream: trio.abc.Stream, method: str) -> object:
     # SSLStream wraps the SocketStream in transport_stream.
     while isinstance(stream, trio.SSLStream):
@@ -831,27 +597,3 @@ def _socket_address(stream: trio.abc.Stream, method: str) -> object:
         except OSError:
             return None
     return None
-
-
-_END: Final = object()
-
-
-class _Fragments:
-    """The fragments of a message, from a sync or an async iterable."""
-
-    __slots__ = ("_aiter", "_iter")
-
-    def __init__(self, iterable: Iterable[object] | AsyncIterable[object]) -> None:
-        self._aiter: AsyncIterator[object] | None = None
-        self._iter: Iterator[object] | None = None
-        if isinstance(iterable, AsyncIterable):
-            self._aiter = aiter(iterable)
-        else:
-            self._iter = iter(iterable)
-
-    async def next(self) -> object:
-        """The next fragment, or ``_END`` (``None`` is a bad fragment, not the end)."""
-        if self._aiter is not None:
-            return await anext(self._aiter, _END)
-        assert self._iter is not None
-        return next(self._iter, _END)
