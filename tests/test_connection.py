@@ -52,6 +52,17 @@ def close_frame(
     return (OP_CLOSE, True, 0, payload)
 
 
+async def gated_fragments(
+    gate: trio.Event, before: list[str], after: list[str]
+) -> AsyncIterator[str]:
+    """Fragments ``before``, then a wait for ``gate``, then ``after``."""
+    for part in before:
+        yield part
+    await gate.wait()
+    for part in after:
+        yield part
+
+
 async def closed_error(ws: Connection) -> ConnectionClosed:
     """The exception that ``recv`` raises now."""
     with pytest.raises(ConnectionClosed) as info:
@@ -301,16 +312,9 @@ async def test_ping_may_slip_between_fragments(
 ) -> None:
     # RFC 6455 5.4: control frames may be injected in a fragmented message.
     gate = trio.Event()
-
-    async def fragments() -> AsyncIterator[str]:
-        yield "a"
-        yield "b"
-        await gate.wait()
-        yield "c"
-
     async with open_connection(ServerConnection) as (ws, peer):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(ws.send, fragments())
+            nursery.start_soon(ws.send, gated_fragments(gate, ["a", "b"], ["c"]))
             await trio.testing.wait_all_tasks_blocked()
             await ws.pong(b"beat")
             gate.set()
@@ -341,15 +345,9 @@ async def test_send_cancelled_while_waiting_for_another_send(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     gate = trio.Event()
-
-    async def fragments() -> AsyncIterator[str]:
-        yield "a"
-        await gate.wait()
-        yield "b"
-
     async with open_connection(ServerConnection) as (ws, peer):
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(ws.send, fragments())
+            nursery.start_soon(ws.send, gated_fragments(gate, ["a"], ["b"]))
             await trio.testing.wait_all_tasks_blocked()
             with trio.move_on_after(1) as scope:
                 await ws.send("lost")
@@ -775,18 +773,21 @@ async def test_ping_cancelled_while_waiting_for_the_pong(
         assert ws.latency == 1
 
 
-async def test_ping_cancelled_mid_frame_aborts(
-    autojump_clock: trio.testing.MockClock,
+@pytest.mark.parametrize(
+    ("method", "first_byte"), [("ping", b"\x89"), ("pong", b"\x8a")]
+)
+async def test_control_cancelled_mid_frame_aborts(
+    autojump_clock: trio.testing.MockClock, method: str, first_byte: bytes
 ) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         peer.stall_writes(1)
         with trio.move_on_after(1):
-            await ws.ping(b"p")
+            await getattr(ws, method)(b"p")
         assert ws.state is State.CLOSED
-        assert await peer.stream.receive_some() == b"\x89"
+        assert await peer.stream.receive_some() == first_byte
         await peer.receive_eof()
         with pytest.raises(ConnectionClosedError):
-            await ws.ping(b"p")
+            await getattr(ws, method)(b"p")
 
 
 async def test_ping_interrupted_by_closure(
@@ -838,18 +839,6 @@ async def test_pong_cancelled_before(autojump_clock: trio.testing.MockClock) -> 
         assert scope.cancelled_caught
         await ws.pong(b"kept")
         assert await peer.receive_frame() == (OP_PONG, True, 0, b"kept")
-
-
-async def test_pong_cancelled_mid_frame_aborts(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    async with open_connection(ServerConnection) as (ws, peer):
-        peer.stall_writes(1)
-        with trio.move_on_after(1):
-            await ws.pong(b"p")
-        assert ws.state is State.CLOSED
-        assert await peer.stream.receive_some() == b"\x8a"
-        await peer.receive_eof()
 
 
 # --- closing handshake -------------------------------------------------------------
