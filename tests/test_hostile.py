@@ -48,6 +48,24 @@ def rejection(status: str, message: str) -> tuple[bytes, bytes]:
     return f"HTTP/1.1 {status}\r\n".encode(), body.encode()
 
 
+async def assert_answer(stream: trio.abc.Stream, status: str, message: str) -> None:
+    """The server answers ``status`` with the body for ``message``, then closes."""
+    response = await receive_all(stream)
+    status_line, body = rejection(status, message)
+    assert response.startswith(status_line)
+    assert response.endswith(b"\r\n\r\n" + body)
+
+
+async def answer_to(
+    nursery: trio.Nursery, listener: MemoryListener, request_bytes: bytes, message: str
+) -> None:
+    """Send ``request_bytes`` to a fresh echo server: it answers 400 ``message``."""
+    await start(nursery, echo, listener)
+    stream = await listener.connect()
+    await stream.send_all(request_bytes)
+    await assert_answer(stream, "400 Bad Request", message)
+
+
 async def send_until_closed(stream: trio.abc.Stream, chunks: list[bytes]) -> int:
     """Send ``chunks`` one by one, letting the server react to each.
 
@@ -100,12 +118,11 @@ async def test_head_one_byte_over_the_limit_gets_431(
     stream = await listener.connect()
     chunks = [request[i : i + chunk] for i in range(0, len(request), chunk)]
     await send_until_closed(stream, chunks)
-    status, body = rejection(
-        "431 Request Header Fields Too Large", f"request head exceeds {MAX_HEAD} bytes"
+    await assert_answer(
+        stream,
+        "431 Request Header Fields Too Large",
+        f"request head exceeds {MAX_HEAD} bytes",
     )
-    response = await receive_all(stream)
-    assert response.startswith(status)
-    assert response.endswith(b"\r\n\r\n" + body)
     await assert_serves()
 
 
@@ -184,13 +201,7 @@ async def test_request_body_gets_400(
     request_bytes: bytes,
     message: str,
 ) -> None:
-    await start(nursery, echo, listener)
-    stream = await listener.connect()
-    await stream.send_all(request_bytes)
-    response = await receive_all(stream)
-    status, body = rejection("400 Bad Request", message)
-    assert response.startswith(status)
-    assert response.endswith(b"\r\n\r\n" + body)
+    await answer_to(nursery, listener, request_bytes, message)
     assert trio.current_time() == 0
     await assert_serves()
 
@@ -232,13 +243,7 @@ async def test_bad_http_version_gets_400(
     request_bytes: bytes,
     message: str,
 ) -> None:
-    await start(nursery, echo, listener)
-    stream = await listener.connect()
-    await stream.send_all(request_bytes)
-    response = await receive_all(stream)
-    status, body = rejection("400 Bad Request", message)
-    assert response.startswith(status)
-    assert response.endswith(b"\r\n\r\n" + body)
+    await answer_to(nursery, listener, request_bytes, message)
     await assert_serves()
 
 
@@ -287,13 +292,9 @@ async def test_invalid_bytes_get_400(
     autojump_clock: object,
     request_bytes: bytes,
 ) -> None:
-    await start(nursery, echo, listener)
-    stream = await listener.connect()
-    await stream.send_all(request_bytes)
-    response = await receive_all(stream)
-    status, body = rejection("400 Bad Request", "did not receive a valid HTTP request")
-    assert response.startswith(status)
-    assert response.endswith(b"\r\n\r\n" + body)
+    await answer_to(
+        nursery, listener, request_bytes, "did not receive a valid HTTP request"
+    )
     await assert_serves()
 
 
