@@ -15,7 +15,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from typing import TypeAlias
+from typing import TypeAlias, TypeVar
 
 import pytest
 import trio
@@ -23,6 +23,7 @@ import trio.testing
 import trustme
 
 from trio_ws import (
+    Connection,
     ConnectionClosedError,
     ConnectionClosedOK,
     Headers,
@@ -116,6 +117,69 @@ def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1])
 
 
+async def assert_echoes(
+    uri: str, message: str | bytes = "x", **options: object
+) -> None:
+    """Connect to ``uri`` and check that ``message`` comes back as sent."""
+    async with connect(uri, **options) as ws:  # type: ignore[arg-type]
+        await ws.send(message)
+        assert await ws.recv() == message
+
+
+async def start_catching_recv(
+    nursery: trio.Nursery, listener: MemoryListener, catch: type[BaseException]
+) -> list[BaseException]:
+    """Serve a handler that waits in ``recv()``; return the list in which it
+    records the ``catch`` exception that ends the wait."""
+    raised: list[BaseException] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await ws.recv()
+        except catch as exc:
+            raised.append(exc)
+
+    await start(nursery, handler, listener)
+    return raised
+
+
+def logged_error(
+    records: list[logging.LogRecord], message: str, error: type[BaseException]
+) -> logging.LogRecord:
+    """Check that ``records`` is one record of ``message`` with an ``error``
+    traceback; return it."""
+    (record,) = records
+    assert record.getMessage() == message
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], error)
+    return record
+
+
+ConnectionT = TypeVar("ConnectionT", bound=Connection)
+
+
+def with_extra_option(base: type[ConnectionT]) -> type[ConnectionT]:
+    """A subclass of ``base`` taking one more keyword, ``extra``, for the
+    ``create_connection`` tests."""
+
+    class WithExtra(base):  # type: ignore[valid-type,misc]
+        def __init__(
+            self, stream: trio.abc.Stream, *, extra: int = 0, **options: object
+        ) -> None:
+            super().__init__(stream, **options)
+            self.extra = extra
+
+    return WithExtra
+
+
+def create_connection_cases(cls: type[Connection]) -> pytest.MarkDecorator:
+    """Parametrize ``factory`` and ``extra``: the class itself, and a partial
+    that passes ``extra=42``."""
+    return pytest.mark.parametrize(
+        ("factory", "extra"), [(cls, 0), (functools.partial(cls, extra=42), 42)]
+    )
+
+
 # --- Starting and stopping -----------------------------------------------------
 
 
@@ -129,9 +193,7 @@ async def test_serve_reports_server_once_listening(
     assert server.connections == set()
     assert repr(server) == "<Server port=None connections=0>"
     # Started means accepting: connecting now is race-free.
-    async with connect("ws://example.com/") as ws:
-        await ws.send("hi")
-        assert await ws.recv() == "hi"
+    await assert_echoes("ws://example.com/", "hi")
     assert listener.addresses == [("example.com", 80)]
 
 
@@ -470,16 +532,15 @@ async def test_handler_raises_closes_1011_and_logs(
         with pytest.raises(ConnectionClosedError) as info:
             await ws.recv()
         assert info.value.code == 1011
-    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    record = logged_error(
+        [r for r in caplog.records if r.levelno >= logging.WARNING],
+        "connection handler failed",
+        ValueError,
+    )
     assert record.name == "trio_ws.server"
     assert record.levelno == logging.ERROR
-    assert record.getMessage() == "connection handler failed"
-    assert record.exc_info is not None
-    assert isinstance(record.exc_info[1], ValueError)
     # The server goes on serving.
-    async with connect("ws://a/ok") as ws:
-        await ws.send("still here")
-        assert await ws.recv() == "still here"
+    await assert_echoes("ws://a/ok", "still here")
 
 
 async def test_handler_connection_closed_ok_is_not_logged(
@@ -574,23 +635,13 @@ async def test_create_connection_failure_costs_one_connection(
     (record,) = caplog.records
     assert record.getMessage() == "create_connection failed"
     assert record.levelno == logging.ERROR
-    async with connect("ws://a/") as ws:
-        await ws.send("ok")
-        assert await ws.recv() == "ok"
+    await assert_echoes("ws://a/", "ok")
 
 
-class MyServerConnection(ServerConnection):
-    def __init__(
-        self, stream: trio.abc.Stream, *, extra: int = 0, **options: object
-    ) -> None:
-        super().__init__(stream, **options)  # type: ignore[arg-type]
-        self.extra = extra
+MyServerConnection = with_extra_option(ServerConnection)
 
 
-@pytest.mark.parametrize(
-    ("factory", "extra"),
-    [(MyServerConnection, 0), (functools.partial(MyServerConnection, extra=42), 42)],
-)
+@create_connection_cases(MyServerConnection)
 async def test_create_connection(
     nursery: trio.Nursery,
     listener: MemoryListener,
@@ -605,9 +656,7 @@ async def test_create_connection(
         await echo(ws)
 
     await start(nursery, handler, listener, create_connection=factory, max_size=1234)
-    async with connect("ws://a/") as ws:
-        await ws.send("x")
-        assert await ws.recv() == "x"
+    await assert_echoes("ws://a/")
     (server_ws,) = seen
     assert type(server_ws) is MyServerConnection
     assert server_ws.extra == extra
@@ -672,9 +721,7 @@ async def test_process_request_async_health_check(
     assert response.startswith(b"HTTP/1.1 200 OK\r\n")
     assert response.endswith(b"\r\n\r\nOK\n")
     assert trio.current_time() == 1
-    async with connect("ws://a/other") as ws:
-        await ws.send("upgraded")
-        assert await ws.recv() == "upgraded"
+    await assert_echoes("ws://a/other", "upgraded")
 
 
 async def test_process_request_raises_gives_500(
@@ -692,10 +739,7 @@ async def test_process_request_raises_gives_500(
             pass
     assert info.value.response.status_code == 500
     assert info.value.response.body == b"Failed to open a WebSocket connection.\n"
-    (record,) = caplog.records
-    assert record.getMessage() == "opening handshake failed"
-    assert record.exc_info is not None
-    assert isinstance(record.exc_info[1], KeyError)
+    logged_error(caplog.records, "opening handshake failed", KeyError)
 
 
 async def test_process_response_modifies_101(
@@ -760,22 +804,15 @@ async def test_invalid_response_drops_connection(
     stream = await listener.connect()
     await stream.send_all(upgrade_request("/bad"))
     assert await receive_all(stream) == b""
-    (record,) = caplog.records
-    assert record.getMessage() == "opening handshake failed"
-    assert record.exc_info is not None
-    assert isinstance(record.exc_info[1], error)
-    async with connect("ws://a/good") as ws:  # nothing else broke
-        await ws.send("x")
-        assert await ws.recv() == "x"
+    logged_error(caplog.records, "opening handshake failed", error)
+    await assert_echoes("ws://a/good")  # nothing else broke
 
 
 async def test_origins(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
     await start(nursery, echo, listener, origins=["https://good.example"])
-    async with connect("ws://a/", origin="https://good.example") as ws:
-        await ws.send("x")
-        assert await ws.recv() == "x"
+    await assert_echoes("ws://a/", origin="https://good.example")
     with pytest.raises(InvalidStatus) as info:
         async with connect("ws://a/", origin="https://evil.example"):
             pass
@@ -887,9 +924,7 @@ async def test_bad_request_gets_4xx_and_server_goes_on(
     assert body.startswith(b"Failed to open a WebSocket connection: ")
     assert len(body) < 300
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
-    async with connect("ws://a/") as ws:
-        await ws.send("next")
-        assert await ws.recv() == "next"
+    await assert_echoes("ws://a/", "next")
 
 
 async def test_eof_during_request_is_dropped_quietly(
@@ -960,9 +995,7 @@ async def test_idle_clients_do_not_block_accept(
     for stream in idle:
         await stream.send_all(b"GET / HTTP/1.1\r\n")
     await trio.sleep(3600)
-    async with connect("ws://a/") as ws:
-        await ws.send("served")
-        assert await ws.recv() == "served"
+    await assert_echoes("ws://a/", "served")
     assert trio.current_time() == 3600
     for stream in idle:
         await stream.aclose()
@@ -1045,15 +1078,7 @@ async def test_accept_error_stops_serve_and_closes_connections(
 async def test_handler_sees_client_vanish(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
-    raised: list[BaseException] = []
-
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            await ws.recv()
-        except ConnectionClosedError as exc:
-            raised.append(exc)
-
-    await start(nursery, handler, listener)
+    raised = await start_catching_recv(nursery, listener, ConnectionClosedError)
     stream = await raw_upgrade(listener)
     await stream.aclose()  # TCP gone, no close frame
     await trio.testing.wait_all_tasks_blocked()
