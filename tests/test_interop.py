@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 import trio
 import trio.testing
 import trio_websocket
 import websockets.exceptions
+import websockets.frames
 import websockets.trio.client
 import websockets.trio.server
 
@@ -32,6 +35,43 @@ rng = random.Random(6455)
 LARGE_TEXT = "".join(rng.choices("abcdefghij", k=1_500_000)) + "x" * 1_500_000
 LARGE_BINARY = rng.randbytes(1_500_000) + b"\x00" * 1_500_000
 MAX_SIZE = 2**22
+#: What each compressing pair echoes; a list is one fragmented message.
+MESSAGES: list[str | bytes | list[str]] = [
+    "text ✓",
+    b"\x00\x01\xff",
+    LARGE_TEXT,
+    LARGE_BINARY,
+    ["frag", "mented"],
+]
+
+
+async def assert_echoes(
+    send: Callable[[Any], Awaitable[None]],
+    recv: Callable[[], Awaitable[object]],
+    messages: list[str | bytes | list[str]],
+) -> None:
+    """Each message sent through ``send`` comes back whole from ``recv``."""
+    for message in messages:
+        await send(message)
+        expected = "".join(message) if isinstance(message, list) else message
+        assert await recv() == expected
+
+
+async def their_client_close(
+    nursery: trio.Nursery,
+    listener: MemoryListener,
+    handler: Callable[[ServerConnection], Awaitable[None]],
+) -> websockets.frames.Close:
+    """The close frame websockets' client receives from ``handler``."""
+    await start(nursery, handler, listener)
+    stream = await listener.connect()
+    async with websockets.trio.client.connect(
+        "ws://localhost/", stream=stream
+    ) as theirs:
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
+            await theirs.recv()
+    assert info.value.rcvd is not None
+    return info.value.rcvd
 
 
 # --- Their client, our server ----------------------------------------------------
@@ -55,16 +95,7 @@ async def test_their_client_our_server_messages(
         assert [ext.name for ext in theirs.protocol.extensions] == [
             "permessage-deflate"
         ]
-        await theirs.send("text ✓")
-        assert await theirs.recv() == "text ✓"
-        await theirs.send(b"\x00\x01\xff")
-        assert await theirs.recv() == b"\x00\x01\xff"
-        await theirs.send(LARGE_TEXT)
-        assert await theirs.recv() == LARGE_TEXT
-        await theirs.send(LARGE_BINARY)
-        assert await theirs.recv() == LARGE_BINARY
-        await theirs.send(["frag", "mented"])
-        assert await theirs.recv() == "fragmented"
+        await assert_echoes(theirs.send, theirs.recv, MESSAGES)
         assert await theirs.ping() is not None
     assert extensions[0].startswith("permessage-deflate")
     assert theirs.close_code == 1000
@@ -99,15 +130,8 @@ async def test_our_server_close_code_reaches_their_client(
     async def handler(ws: ServerConnection) -> None:
         await ws.aclose(4001, "custom")
 
-    await start(nursery, handler, listener)
-    stream = await listener.connect()
-    async with websockets.trio.client.connect(
-        "ws://localhost/", stream=stream
-    ) as theirs:
-        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
-            await theirs.recv()
-    assert info.value.rcvd is not None
-    assert (info.value.rcvd.code, info.value.rcvd.reason) == (4001, "custom")
+    rcvd = await their_client_close(nursery, listener, handler)
+    assert (rcvd.code, rcvd.reason) == (4001, "custom")
 
 
 async def test_our_handler_failure_reaches_their_client_as_1011(
@@ -116,15 +140,8 @@ async def test_our_handler_failure_reaches_their_client_as_1011(
     async def handler(ws: ServerConnection) -> None:
         raise RuntimeError("handler bug")
 
-    await start(nursery, handler, listener)
-    stream = await listener.connect()
-    async with websockets.trio.client.connect(
-        "ws://localhost/", stream=stream
-    ) as theirs:
-        with pytest.raises(websockets.exceptions.ConnectionClosedError) as info:
-            await theirs.recv()
-    assert info.value.rcvd is not None
-    assert info.value.rcvd.code == 1011
+    rcvd = await their_client_close(nursery, listener, handler)
+    assert rcvd.code == 1011
 
 
 # --- Our client, their server ----------------------------------------------------
@@ -165,16 +182,7 @@ async def test_our_client_their_server() -> None:
                 assert ws.response.headers["Sec-WebSocket-Extensions"].startswith(
                     "permessage-deflate"
                 )
-                await ws.send("text ✓")
-                assert await ws.recv() == "text ✓"
-                await ws.send(b"\x00\x01\xff")
-                assert await ws.recv() == b"\x00\x01\xff"
-                await ws.send(LARGE_TEXT)
-                assert await ws.recv() == LARGE_TEXT
-                await ws.send(LARGE_BINARY)
-                assert await ws.recv() == LARGE_BINARY
-                await ws.send(["frag", "mented"])
-                assert await ws.recv() == "fragmented"
+                await assert_echoes(ws.send, ws.recv, MESSAGES)
                 assert await ws.ping() >= 0
 
             async with connect(uri) as ws:
@@ -225,12 +233,11 @@ async def test_trio_websocket_client_our_server(
             max_message_size=MAX_SIZE,
         )
         assert theirs.subprotocol is None  # our server supports none
-        await theirs.send_message("text ✓")
-        assert await theirs.get_message() == "text ✓"
-        await theirs.send_message(b"\x00\x01\xff")
-        assert await theirs.get_message() == b"\x00\x01\xff"
-        await theirs.send_message(LARGE_BINARY[:1_000_000])
-        assert await theirs.get_message() == LARGE_BINARY[:1_000_000]
+        await assert_echoes(
+            theirs.send_message,
+            theirs.get_message,
+            ["text ✓", b"\x00\x01\xff", LARGE_BINARY[:1_000_000]],
+        )
         await theirs.aclose(4000, "bye")
     await trio.testing.wait_all_tasks_blocked()
     assert [str(exc) for exc in closed] == [
@@ -270,12 +277,9 @@ async def test_our_client_trio_websocket_server(
         assert ws.subprotocol == "chat"
         assert ws.response is not None
         assert "Sec-WebSocket-Extensions" not in ws.response.headers
-        await ws.send("text ✓")
-        assert await ws.recv() == "text ✓"
-        await ws.send(b"\x00\x01\xff")
-        assert await ws.recv() == b"\x00\x01\xff"
-        await ws.send(LARGE_TEXT[:1_000_000])
-        assert await ws.recv() == LARGE_TEXT[:1_000_000]
+        await assert_echoes(
+            ws.send, ws.recv, ["text ✓", b"\x00\x01\xff", LARGE_TEXT[:1_000_000]]
+        )
         await ws.send("close 4003")
         with pytest.raises(ConnectionClosedError) as info:
             await ws.recv()
