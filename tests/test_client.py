@@ -9,7 +9,6 @@ that they run under ``autojump_clock`` with exact virtual times.
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import logging
 import socket
@@ -36,7 +35,16 @@ from trio_ws import (
 
 from .conftest import MemoryListener, Network, route_connect
 from .helpers import OP_CLOSE, close_payload, frame, parse_frames
-from .test_server import echo, receive_all, start, tls_contexts
+from .test_server import (
+    assert_echoes,
+    create_connection_cases,
+    echo,
+    receive_all,
+    start,
+    start_catching_recv,
+    tls_contexts,
+    with_extra_option,
+)
 
 if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import ExceptionGroup
@@ -125,15 +133,7 @@ async def test_open_timeout_none(
 async def test_leaving_block_closes_1000(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
-    raised: list[BaseException] = []
-
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            await ws.recv()
-        except ConnectionClosedOK as exc:
-            raised.append(exc)
-
-    await start(nursery, handler, listener)
+    raised = await start_catching_recv(nursery, listener, ConnectionClosedOK)
     async with connect("ws://a/") as ws:
         pass
     assert ws.state is State.CLOSED
@@ -146,15 +146,7 @@ async def test_leaving_block_closes_1000(
 async def test_raising_in_block_closes_1011_and_comes_out_as_itself(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
-    raised: list[BaseException] = []
-
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            await ws.recv()
-        except ConnectionClosedError as exc:
-            raised.append(exc)
-
-    await start(nursery, handler, listener)
+    raised = await start_catching_recv(nursery, listener, ConnectionClosedError)
     with pytest.raises(ValueError, match="user error") as info:
         async with connect("ws://a/"):
             try:
@@ -413,18 +405,10 @@ async def test_cancelled_during_handshake(
 # --- Options ---------------------------------------------------------------------
 
 
-class MyClientConnection(ClientConnection):
-    def __init__(
-        self, stream: trio.abc.Stream, *, extra: int = 0, **options: object
-    ) -> None:
-        super().__init__(stream, **options)  # type: ignore[arg-type]
-        self.extra = extra
+MyClientConnection = with_extra_option(ClientConnection)
 
 
-@pytest.mark.parametrize(
-    ("factory", "extra"),
-    [(MyClientConnection, 0), (functools.partial(MyClientConnection, extra=42), 42)],
-)
+@create_connection_cases(MyClientConnection)
 async def test_create_connection(
     nursery: trio.Nursery,
     listener: MemoryListener,
@@ -538,9 +522,7 @@ async def test_wss_explicit_port_large_message(
     # Frames after the handshake go through TLS both ways.
     server_context, client_context = tls_contexts()
     await start(nursery, echo, listener, ssl=server_context)
-    async with connect("wss://localhost:8443/", ssl=client_context) as ws:
-        await ws.send(b"\x01" * 70000)
-        assert await ws.recv() == b"\x01" * 70000
+    await assert_echoes("wss://localhost:8443/", b"\x01" * 70000, ssl=client_context)
     assert listener.addresses == [("localhost", 8443)]
 
 
