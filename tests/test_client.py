@@ -73,6 +73,14 @@ def switching_protocols(request: bytes) -> bytes:
     )
 
 
+async def accept_upgrade(network: Network, after: bytes = b"") -> trio.abc.Stream:
+    """Play a server: accept the next connection, answer its request with a
+    101 and then ``after``; return the stream."""
+    peer = await network.accept()
+    await peer.send_all(switching_protocols(await read_request(peer)) + after)
+    return peer
+
+
 # --- Opening ---------------------------------------------------------------------
 
 
@@ -101,9 +109,7 @@ async def test_first_frame_right_behind_the_101(
     async with trio.open_nursery() as nursery:
 
         async def server() -> None:
-            peer = await network.accept()
-            request = await read_request(peer)
-            await peer.send_all(switching_protocols(request) + b"\x81\x05early")
+            peer = await accept_upgrade(network, b"\x81\x05early")
             await receive_all(peer)
 
         nursery.start_soon(server)
@@ -117,8 +123,7 @@ async def test_open_timeout_none(
     network.delay = 1000
 
     async def server() -> None:
-        peer = await network.accept()
-        await peer.send_all(switching_protocols(await read_request(peer)))
+        peer = await accept_upgrade(network)
         await receive_all(peer)
 
     nursery.start_soon(server)
@@ -232,8 +237,7 @@ async def test_cancelling_block_waits_at_most_close_timeout(
 
     async def server() -> None:
         # Reads the close frame, never answers it.
-        peer = await network.accept()
-        await peer.send_all(switching_protocols(await read_request(peer)))
+        peer = await accept_upgrade(network)
         received.append(await receive_all(peer))
 
     nursery.start_soon(server)
@@ -532,8 +536,7 @@ async def test_close_frame_bytes_from_client(
     received: list[bytes] = []
 
     async def server() -> None:
-        peer = await network.accept()
-        await peer.send_all(switching_protocols(await read_request(peer)))
+        peer = await accept_upgrade(network)
         data = b""
         while len(data) < 2 + 4 + 2 + 3:  # close frame header, mask, code, "bye"
             data += await peer.receive_some()
