@@ -7,6 +7,8 @@ still delivered (and echoed).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import trio
 import trio.testing
@@ -37,6 +39,25 @@ def assert_failed_with(echo: Echo, code: int, cause: type[Exception]) -> None:
     assert isinstance(closed.__cause__, cause)
 
 
+async def fails_with_1002(
+    role: str,
+    bad: Callable[[RawPeer], bytes],
+    *,
+    echoed_before: bytes | None = None,
+    max_size: int | None = 2**20,
+) -> Echo:
+    """Send ``bad(peer)`` (after a text message ``echoed_before``, which comes
+    back): the connection fails with 1002 for a ProtocolError."""
+    async with echo_connection(role, max_size=max_size) as (peer, echo, _):
+        if echoed_before is not None:
+            await peer.send(peer.frame(OP_TEXT, echoed_before))
+            assert await peer.receive_frame() == (OP_TEXT, True, 0, echoed_before)
+        await peer.send(bad(peer))
+        await peer.expect_failure(1002)
+    assert_failed_with(echo, 1002, ProtocolError)
+    return echo
+
+
 async def expect_pong(peer: RawPeer, payload: bytes) -> None:
     assert await peer.receive_frame() == (OP_PONG, True, 0, payload)
 
@@ -65,10 +86,7 @@ async def test_ping_of_126_bytes(
     autojump_clock: trio.testing.MockClock, role: str
 ) -> None:
     """2.5: a control frame over 125 bytes is a protocol error, no pong."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.frame(OP_PING, b"x" * 126))
-        await peer.expect_failure(1002)
-    assert_failed_with(echo, 1002, ProtocolError)
+    await fails_with_1002(role, lambda peer: peer.frame(OP_PING, b"x" * 126))
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -139,13 +157,10 @@ async def test_reserved_bits_without_extension(
 ) -> None:
     """3.1-3.7: any RSV bit without an extension is 1002; a valid message
     sent just before is still echoed."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.frame(OP_TEXT, b"before"))
-        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"before")
-        await peer.send(peer.frame(opcode, b"x", rsv=rsv))
-        await peer.expect_failure(1002)
+    echo = await fails_with_1002(
+        role, lambda peer: peer.frame(opcode, b"x", rsv=rsv), echoed_before=b"before"
+    )
     assert echo.received == ["before"]
-    assert_failed_with(echo, 1002, ProtocolError)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -155,15 +170,15 @@ async def test_reserved_bit_in_the_same_read(
     """3.2-3.4: message, bad frame and ping in one read: the message is
     delivered, the connection fails at once (no pong), and the handler's
     echo, too late, finds it closed."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(
+    echo = await fails_with_1002(
+        role,
+        lambda peer: (
             peer.frame(OP_TEXT, b"hello")
             + peer.frame(OP_TEXT, b"bad", rsv=2)
             + peer.frame(OP_PING, b"late")
-        )
-        await peer.expect_failure(1002)
+        ),
+    )
     assert echo.received == ["hello"]
-    assert_failed_with(echo, 1002, ProtocolError)
 
 
 # --- 4.x: reserved opcodes --------------------------------------------------------
@@ -176,12 +191,9 @@ async def test_reserved_opcodes(
     autojump_clock: trio.testing.MockClock, role: str, opcode: int, payload: bytes
 ) -> None:
     """4.1.x (data) and 4.2.x (control): 1002; the message before is echoed."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.frame(OP_TEXT, b"ok"))
-        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"ok")
-        await peer.send(peer.frame(opcode, payload))
-        await peer.expect_failure(1002)
-    assert_failed_with(echo, 1002, ProtocolError)
+    await fails_with_1002(
+        role, lambda peer: peer.frame(opcode, payload), echoed_before=b"ok"
+    )
 
 
 # --- 5.x: fragmentation ---------------------------------------------------------
@@ -193,10 +205,7 @@ async def test_fragmented_control_frames(
     autojump_clock: trio.testing.MockClock, role: str, opcode: int
 ) -> None:
     """5.1, 5.2: control frames must not be fragmented."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.frame(opcode, b"\x03\xe8", fin=False))
-        await peer.expect_failure(1002)
-    assert_failed_with(echo, 1002, ProtocolError)
+    await fails_with_1002(role, lambda peer: peer.frame(opcode, b"\x03\xe8", fin=False))
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -205,14 +214,14 @@ async def test_continuation_without_start(
     autojump_clock: trio.testing.MockClock, role: str, fin: bool
 ) -> None:
     """5.9-5.14: a continuation frame with nothing to continue: 1002."""
-    async with echo_connection(role, max_size=10) as (peer, echo, _):
-        # A complete message first: the continuation must not extend it,
-        # nor count towards its size (which would read as 1009).
-        await peer.send(peer.frame(OP_TEXT, b"x" * 10))
-        assert await peer.receive_frame() == (OP_TEXT, True, 0, b"x" * 10)
-        await peer.send(peer.frame(OP_CONT, b"y" * 5, fin=fin))
-        await peer.expect_failure(1002)
-    assert_failed_with(echo, 1002, ProtocolError)
+    # A complete message first: the continuation must not extend it,
+    # nor count towards its size (which would read as 1009).
+    await fails_with_1002(
+        role,
+        lambda peer: peer.frame(OP_CONT, b"y" * 5, fin=fin),
+        echoed_before=b"x" * 10,
+        max_size=10,
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -221,11 +230,11 @@ async def test_new_message_before_the_end(
     autojump_clock: trio.testing.MockClock, role: str, second: int
 ) -> None:
     """5.18, 5.19: a text or binary frame while a message is open: 1002."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.frame(OP_TEXT, b"a", fin=False) + peer.frame(second, b"b"))
-        await peer.expect_failure(1002)
+    echo = await fails_with_1002(
+        role,
+        lambda peer: peer.frame(OP_TEXT, b"a", fin=False) + peer.frame(second, b"b"),
+    )
     assert echo.received == []
-    assert_failed_with(echo, 1002, ProtocolError)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -254,10 +263,9 @@ async def test_fragments_with_pings_everywhere(
 @pytest.mark.parametrize("role", ROLES)
 async def test_masking_rules(autojump_clock: trio.testing.MockClock, role: str) -> None:
     """RFC 6455 5.1: the server fails unmasked frames, the client masked ones."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.frame(OP_TEXT, b"x", mask=not peer.client))
-        await peer.expect_failure(1002)
-    assert_failed_with(echo, 1002, ProtocolError)
+    await fails_with_1002(
+        role, lambda peer: peer.frame(OP_TEXT, b"x", mask=not peer.client)
+    )
 
 
 @pytest.mark.parametrize("role", ROLES)
