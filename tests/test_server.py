@@ -143,6 +143,19 @@ async def start_catching_recv(
     return raised
 
 
+def sleeping_handler(cancelled_at: list[float]) -> Handler:
+    """A handler that sleeps through the closure until it is cancelled, and
+    appends the time of that to ``cancelled_at``."""
+
+    async def handler(ws: ServerConnection) -> None:
+        try:
+            await trio.sleep_forever()
+        finally:
+            cancelled_at.append(trio.current_time())
+
+    return handler
+
+
 def logged_error(
     records: list[logging.LogRecord], message: str, error: type[BaseException]
 ) -> logging.LogRecord:
@@ -358,13 +371,7 @@ async def test_aclose_cancels_stubborn_handler_at_close_timeout(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
     cancelled_at: list[float] = []
-
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            await trio.sleep_forever()  # ignores the closure
-        finally:
-            cancelled_at.append(trio.current_time())
-
+    handler = sleeping_handler(cancelled_at)
     refused: list[float] = []
 
     async def connect_while_closing() -> None:
@@ -404,13 +411,7 @@ async def test_aclose_cancelled_cancels_connections(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:
     cancelled_at: list[float] = []
-
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled_at.append(trio.current_time())
-
+    handler = sleeping_handler(cancelled_at)
     server = await start(nursery, handler, listener, close_timeout=10)
     async with connect("ws://a/"):
         await trio.testing.wait_all_tasks_blocked()
@@ -426,12 +427,7 @@ async def test_aclose_cancelled_before(
 ) -> None:
     cancelled_at: list[float] = []
     serve_returned = trio.Event()
-
-    async def handler(ws: ServerConnection) -> None:
-        try:
-            await trio.sleep_forever()
-        finally:
-            cancelled_at.append(trio.current_time())
+    handler = sleeping_handler(cancelled_at)
 
     async def run_serve(task_status: trio.TaskStatus[Server]) -> None:
         await serve(handler, listeners=[listener], task_status=task_status)
