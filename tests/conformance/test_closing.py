@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -18,6 +19,7 @@ from .peer import (
     OP_TEXT,
     ROLES,
     Echo,
+    RawPeer,
     echo_connection,
 )
 
@@ -34,6 +36,22 @@ def assert_clean(echo: Echo, code: int, reason: str = "") -> None:
     assert closed.sent == Close(code, reason)
     assert closed.rcvd_then_sent is True
     assert closed.__cause__ is None
+
+
+async def close_echoed(
+    role: str, data: Callable[[RawPeer], bytes], code: int | None, reason: bytes = b""
+) -> Echo:
+    """The peer sends ``data(peer)``: the only answer is its close frame
+    (``code``, ``reason``; ``None``: empty) echoed, then the TCP close, and
+    the handler saw a clean close."""
+    async with echo_connection(role) as (peer, echo, _):
+        await peer.send(data(peer))
+        await peer.expect_close(code, reason)
+        if peer.client:
+            await peer.expect_eof()
+        await peer.stream.aclose()
+    assert_clean(echo, 1005 if code is None else code, reason.decode())
+    return echo
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -56,20 +74,18 @@ async def test_data_after_close_is_ignored(
 ) -> None:
     """7.1.2-7.1.5: a second close, a ping, a message after the close frame:
     all ignored; the only answer is the echoed close frame."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(
+    echo = await close_echoed(
+        role,
+        lambda peer: (
             peer.close_frame(1000)
             + peer.close_frame(1001)
             + peer.frame(OP_PING, b"late")
             + peer.frame(OP_TEXT, b"late")
             + b"\xff\xff garbage that is not even a frame"
-        )
-        await peer.expect_close(1000, b"")
-        if peer.client:
-            await peer.expect_eof()
-        await peer.stream.aclose()
+        ),
+        1000,
+    )
     assert echo.received == []
-    assert_clean(echo, 1000)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -78,16 +94,12 @@ async def test_close_mid_fragmented_message(
 ) -> None:
     """7.1.6 (and RFC 6455 5.4): a close between fragments is answered
     with the same close (1000); the unfinished message is dropped."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(
-            peer.frame(OP_TEXT, b"frag", fin=False) + peer.close_frame(1000)
-        )
-        await peer.expect_close(1000, b"")
-        if peer.client:
-            await peer.expect_eof()
-        await peer.stream.aclose()
+    echo = await close_echoed(
+        role,
+        lambda peer: peer.frame(OP_TEXT, b"frag", fin=False) + peer.close_frame(1000),
+        1000,
+    )
     assert echo.received == []
-    assert_clean(echo, 1000)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -95,13 +107,7 @@ async def test_empty_close_echoed_empty(
     autojump_clock: trio.testing.MockClock, role: str
 ) -> None:
     """7.3.1: a close frame without payload gets one without payload."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.close_frame(None))
-        await peer.expect_close(None)
-        if peer.client:
-            await peer.expect_eof()
-        await peer.stream.aclose()
-    assert_clean(echo, 1005)
+    await close_echoed(role, lambda peer: peer.close_frame(None), None)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -126,13 +132,7 @@ async def test_close_reasons_echoed(
     autojump_clock: trio.testing.MockClock, role: str, reason: bytes
 ) -> None:
     """7.3.3-7.3.5: code only, with a reason, with a 123-byte reason."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.close_frame(1000, reason))
-        await peer.expect_close(1000, reason)
-        if peer.client:
-            await peer.expect_eof()
-        await peer.stream.aclose()
-    assert_clean(echo, 1000, reason.decode())
+    await close_echoed(role, lambda peer: peer.close_frame(1000, reason), 1000, reason)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -174,13 +174,7 @@ async def test_valid_close_codes_echoed(
 ) -> None:
     """7.7.x: codes defined by RFC 6455, registered with IANA, or in the
     3000-4999 ranges are echoed."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.close_frame(code, b"why"))
-        await peer.expect_close(code, b"why")
-        if peer.client:
-            await peer.expect_eof()
-        await peer.stream.aclose()
-    assert_clean(echo, code, "why")
+    await close_echoed(role, lambda peer: peer.close_frame(code, b"why"), code, b"why")
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -259,19 +253,18 @@ async def test_fragments_then_close_then_continuation(
     autojump_clock: trio.testing.MockClock, role: str
 ) -> None:
     """Frames after a close frame are never parsed, even invalid ones."""
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(
+    echo = await close_echoed(
+        role,
+        lambda peer: (
             peer.frame(OP_TEXT, b"a", fin=False)
             + peer.close_frame(1001, b"bye")
             + peer.frame(OP_CONT, b"\xff")  # would be 1007
             + peer.frame(OP_CONT, b"b")
-        )
-        await peer.expect_close(1001, b"bye")
-        if peer.client:
-            await peer.expect_eof()
-        await peer.stream.aclose()
+        ),
+        1001,
+        b"bye",
+    )
     assert echo.received == []
-    assert_clean(echo, 1001, "bye")
 
 
 @pytest.mark.parametrize("role", ROLES)
