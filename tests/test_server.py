@@ -143,6 +143,15 @@ async def start_catching_recv(
     return raised
 
 
+async def refused_response(uri: str = "ws://a/", **options: object) -> Response:
+    """Connect to ``uri``; check that the opening handshake fails with
+    :class:`InvalidStatus`; return the server's answer."""
+    with pytest.raises(InvalidStatus) as info:
+        async with connect(uri, **options):  # type: ignore[arg-type]
+            pass
+    return info.value.response
+
+
 def sleeping_handler(cancelled_at: list[float]) -> Handler:
     """A handler that sleeps through the closure until it is cancelled, and
     appends the time of that to ``cancelled_at``."""
@@ -730,11 +739,9 @@ async def test_process_request_raises_gives_500(
         raise KeyError("bug")
 
     await start(nursery, echo, listener, process_request=process_request)
-    with pytest.raises(InvalidStatus) as info:
-        async with connect("ws://a/"):
-            pass
-    assert info.value.response.status_code == 500
-    assert info.value.response.body == b"Failed to open a WebSocket connection.\n"
+    response = await refused_response()
+    assert response.status_code == 500
+    assert response.body == b"Failed to open a WebSocket connection.\n"
     logged_error(caplog.records, "opening handshake failed", KeyError)
 
 
@@ -770,11 +777,9 @@ async def test_process_response_replaces_101(
         return ws.respond(403, "Go away.\n")
 
     await start(nursery, handler, listener, process_response=process_response)
-    with pytest.raises(InvalidStatus) as info:
-        async with connect("ws://a/"):
-            pass
-    assert info.value.response.status_code == 403
-    assert info.value.response.body == b"Go away.\n"
+    response = await refused_response()
+    assert response.status_code == 403
+    assert response.body == b"Go away.\n"
     assert handled == []
 
 
@@ -809,11 +814,9 @@ async def test_origins(
 ) -> None:
     await start(nursery, echo, listener, origins=["https://good.example"])
     await assert_echoes("ws://a/", origin="https://good.example")
-    with pytest.raises(InvalidStatus) as info:
-        async with connect("ws://a/", origin="https://evil.example"):
-            pass
-    assert info.value.response.status_code == 403
-    assert b"Origin" in info.value.response.body
+    response = await refused_response("ws://a/", origin="https://evil.example")
+    assert response.status_code == 403
+    assert b"Origin" in response.body
 
 
 async def test_subprotocol_negotiation(
