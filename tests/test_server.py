@@ -103,10 +103,16 @@ async def receive_head(stream: trio.abc.Stream) -> tuple[bytes, bytes]:
     return head + b"\r\n\r\n", rest
 
 
+async def send_raw(listener: MemoryListener, data: bytes) -> trio.abc.Stream:
+    """Open a connection by hand and send ``data``; return the stream."""
+    stream = await listener.connect()
+    await stream.send_all(data)
+    return stream
+
+
 async def raw_upgrade(listener: MemoryListener, path: str = "/") -> trio.abc.Stream:
     """Open a connection by hand; the stream is ready for frames."""
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request(path))
+    stream = await send_raw(listener, upgrade_request(path))
     head, rest = await receive_head(stream)
     assert head.startswith(b"HTTP/1.1 101 "), head
     assert rest == b""
@@ -634,8 +640,7 @@ async def test_create_connection_failure_costs_one_connection(
         return ServerConnection(stream, **options)  # type: ignore[arg-type]
 
     await start(nursery, echo, listener, create_connection=factory)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request())
+    stream = await send_raw(listener, upgrade_request())
     assert await receive_all(stream) == b""  # dropped
     (record,) = caplog.records
     assert record.getMessage() == "create_connection failed"
@@ -687,8 +692,7 @@ async def test_process_request_401_exact_response(
         raise AssertionError("not upgraded")
 
     await start(nursery, handler, listener, process_request=process_request)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request("/private?x=1"))
+    stream = await send_raw(listener, upgrade_request("/private?x=1"))
     assert await receive_all(stream) == (
         b"HTTP/1.1 401 Unauthorized\r\n"
         b"Date: " + DATE.encode() + b"\r\n"
@@ -802,8 +806,7 @@ async def test_invalid_response_drops_connection(
         return answer if request.path == "/bad" else None
 
     await start(nursery, echo, listener, process_request=process_request)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request("/bad"))
+    stream = await send_raw(listener, upgrade_request("/bad"))
     assert await receive_all(stream) == b""
     logged_error(caplog.records, "opening handshake failed", error)
     await assert_echoes("ws://a/good")  # nothing else broke
@@ -866,8 +869,9 @@ async def test_server_header(
     async with connect("ws://a/") as ws:
         assert ws.response is not None
         assert "Server" not in ws.response.headers
-    stream = await listener.connect()
-    await stream.send_all(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n")
+    stream = await send_raw(
+        listener, b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"
+    )
     response = await receive_all(stream)
     assert status_of(response) == 405
     assert b"\r\nServer:" not in response
@@ -914,8 +918,7 @@ async def test_bad_request_gets_4xx_and_server_goes_on(
     status: int,
 ) -> None:
     await start(nursery, echo, listener)
-    stream = await listener.connect()
-    await stream.send_all(request_bytes)
+    stream = await send_raw(listener, request_bytes)
     response = await receive_all(stream)
     assert status_of(response) == status
     head, _, body = response.partition(b"\r\n\r\n")
@@ -934,8 +937,7 @@ async def test_eof_during_request_is_dropped_quietly(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="trio_ws.server")
     await start(nursery, echo, listener)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request()[:20])
+    stream = await send_raw(listener, upgrade_request()[:20])
     await stream.aclose()
     await trio.testing.wait_all_tasks_blocked()
     assert [r.getMessage() for r in caplog.records] == [
@@ -960,8 +962,7 @@ async def test_client_gone_before_response(
         handled.append(ws)
 
     await start(nursery, handler, listener, process_request=process_request)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request())
+    stream = await send_raw(listener, upgrade_request())
     await trio.testing.wait_all_tasks_blocked()
     await stream.aclose()
     await trio.sleep(2)
@@ -979,8 +980,7 @@ async def test_idle_client_dropped_at_open_timeout(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="trio_ws.server")
     await start(nursery, echo, listener, open_timeout=7)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request()[:30])
+    stream = await send_raw(listener, upgrade_request()[:30])
     assert await receive_all(stream) == b""
     assert trio.current_time() == 7
     assert [r.getMessage() for r in caplog.records] == ["opening handshake timed out"]
@@ -1005,8 +1005,9 @@ async def test_trailing_frames_after_request(
 ) -> None:
     # A client may send its first frame right behind its request.
     await start(nursery, echo, listener)
-    stream = await listener.connect()
-    await stream.send_all(upgrade_request() + frame(OP_TEXT, b"early", mask=MASK))
+    stream = await send_raw(
+        listener, upgrade_request() + frame(OP_TEXT, b"early", mask=MASK)
+    )
     head, rest = await receive_head(stream)
     assert f"Sec-WebSocket-Accept: {ACCEPT}\r\n".encode() in head
     while len(rest) < 7:
