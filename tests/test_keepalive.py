@@ -24,6 +24,24 @@ from .helpers import OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, close_payload
 KEEPALIVE_ERROR = (
     "sent 1011 (internal error) keepalive ping timeout; no close frame received"
 )
+#: The close frame a connection sends when a pong does not come in time.
+KEEPALIVE_CLOSE = (OP_CLOSE, True, 0, close_payload(1011, "keepalive ping timeout"))
+
+
+async def assert_keepalive_error(ws: Connection) -> None:
+    """``recv`` raises the error of a keepalive timeout."""
+    with pytest.raises(ConnectionClosedError) as info:
+        await ws.recv()
+    assert str(info.value) == KEEPALIVE_ERROR
+
+
+def assert_logged_timeout(caplog: pytest.LogCaptureFixture, ws: Connection) -> None:
+    """The timeout was logged once at INFO, and nothing at WARNING or above."""
+    records = [r for r in caplog.records if "keepalive" in r.getMessage()]
+    assert [(r.levelno, r.getMessage()) for r in records] == [
+        (logging.INFO, f"keepalive ping timeout; failing connection {ws.id}")
+    ]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def receive_ping(peer: Peer) -> bytes:
@@ -94,12 +112,7 @@ async def test_no_pong_fails_the_connection(
             assert trio.current_time() == 20
             # Silence: at exactly ping_interval + ping_timeout, a close frame
             # and the TCP close, with no close_timeout wait.
-            assert await peer.receive_frame() == (
-                OP_CLOSE,
-                True,
-                0,
-                close_payload(1011, "keepalive ping timeout"),
-            )
+            assert await peer.receive_frame() == KEEPALIVE_CLOSE
             await peer.receive_eof()
             assert trio.current_time() == 35
         assert ws.state is State.CLOSED
@@ -109,11 +122,7 @@ async def test_no_pong_fails_the_connection(
                 await operation
             assert str(info.value) == KEEPALIVE_ERROR
             assert info.value.code == 1011
-    records = [r for r in caplog.records if "keepalive" in r.getMessage()]
-    assert [(r.levelno, r.getMessage()) for r in records] == [
-        (logging.INFO, f"keepalive ping timeout; failing connection {ws.id}")
-    ]
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert_logged_timeout(caplog, ws)
 
 
 async def test_no_pong_with_a_stuck_send(
@@ -165,17 +174,10 @@ async def test_no_pong_waits_for_a_write_in_progress(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(ws.send, "in progress")
             assert await peer.receive_frame() == (OP_TEXT, True, 0, b"in progress")
-            assert await peer.receive_frame() == (
-                OP_CLOSE,
-                True,
-                0,
-                close_payload(1011, "keepalive ping timeout"),
-            )
+            assert await peer.receive_frame() == KEEPALIVE_CLOSE
             await peer.receive_eof()
             assert trio.current_time() == 35.25
-        with pytest.raises(ConnectionClosedError) as info:
-            await ws.recv()
-        assert str(info.value) == KEEPALIVE_ERROR
+        await assert_keepalive_error(ws)
 
 
 async def test_no_pong_then_the_write_in_progress_is_cut(
@@ -201,9 +203,7 @@ async def test_no_pong_then_the_write_in_progress_is_cut(
             assert trio.current_time() == 35.25
         assert await peer.stream.receive_some() == b"\x81\x0cc"
         await peer.receive_eof()
-        with pytest.raises(ConnectionClosedError) as info:
-            await ws.recv()
-        assert str(info.value) == KEEPALIVE_ERROR
+        await assert_keepalive_error(ws)
 
 
 async def test_ping_timeout_cuts_the_ping_part_way(
@@ -229,11 +229,7 @@ async def test_ping_timeout_cuts_the_ping_part_way(
         assert (len(data), data[:2]) == (3, b"\x89\x04")
         await peer.receive_eof()
         assert ws.state is State.CLOSED
-    records = [r for r in caplog.records if "keepalive" in r.getMessage()]
-    assert [(r.levelno, r.getMessage()) for r in records] == [
-        (logging.INFO, f"keepalive ping timeout; failing connection {ws.id}")
-    ]
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert_logged_timeout(caplog, ws)
 
 
 async def test_random_payloads_skip_pings_still_waiting(
@@ -375,16 +371,9 @@ async def test_pong_clock_resumes_with_the_time_left(
         assert await ws.recv() == "1"  # the clock restarts with 3 seconds
         await ws.wait_closed()
         assert trio.current_time() == 65
-        assert await peer.receive_frame() == (
-            OP_CLOSE,
-            True,
-            0,
-            close_payload(1011, "keepalive ping timeout"),
-        )
+        assert await peer.receive_frame() == KEEPALIVE_CLOSE
         assert await ws.recv() == "unread"  # messages that arrived are kept
-        with pytest.raises(ConnectionClosedError) as info:
-            await ws.recv()
-        assert str(info.value) == KEEPALIVE_ERROR
+        await assert_keepalive_error(ws)
 
 
 async def test_pong_clock_starts_when_paused_reader_resumes(
