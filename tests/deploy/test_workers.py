@@ -35,6 +35,17 @@ async def start_pool(
     return pool
 
 
+async def start_stubborn_pool(
+    nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
+) -> trio_ws.WorkerPool:
+    """One worker running the stubborn handler, with a close_timeout and an
+    EXIT_GRACE of 0.5 s each."""
+    monkeypatch.setattr(_workers, "EXIT_GRACE", 0.5)
+    return await start_pool(
+        nursery, "tests.deploy.handlers:stubborn", workers=1, close_timeout=0.5
+    )
+
+
 def uri(pool: trio_ws.WorkerPool) -> str:
     return f"ws://127.0.0.1:{pool.port}/"
 
@@ -210,11 +221,8 @@ async def test_aclose_cancelled_before(nursery: trio.Nursery) -> None:
 async def test_aclose_cancelled_during(
     nursery: trio.Nursery, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_workers, "EXIT_GRACE", 0.5)
     with trio.fail_after(TIMEOUT):
-        pool = await start_pool(
-            nursery, "tests.deploy.handlers:stubborn", workers=1, close_timeout=0.5
-        )
+        pool = await start_stubborn_pool(nursery, monkeypatch)
         [pid] = pool.pids
         async with trio_ws.connect(uri(pool)) as ws:
             assert await ws.recv() == "stubborn"
@@ -233,11 +241,8 @@ async def test_a_worker_that_does_not_stop_is_killed(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_workers, "EXIT_GRACE", 0.5)
     with trio.fail_after(TIMEOUT):
-        pool = await start_pool(
-            nursery, "tests.deploy.handlers:stubborn", workers=1, close_timeout=0.5
-        )
+        pool = await start_stubborn_pool(nursery, monkeypatch)
         async with trio_ws.connect(uri(pool)) as ws:
             assert await ws.recv() == "stubborn"
             start = trio.current_time()
@@ -253,11 +258,8 @@ async def test_a_stopped_worker_that_does_not_exit_is_killed(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(_workers, "EXIT_GRACE", 0.5)
     with trio.fail_after(TIMEOUT):
-        pool = await start_pool(
-            nursery, "tests.deploy.handlers:stubborn", workers=1, close_timeout=0.5
-        )
+        pool = await start_stubborn_pool(nursery, monkeypatch)
         [stuck] = pool.pids
         async with trio_ws.connect(uri(pool)) as ws:
             assert await ws.recv() == "stubborn"
