@@ -147,6 +147,26 @@ def rejection(
     return headers
 
 
+def received(data: bytes) -> tuple[ServerHandshake, Request]:
+    """A server handshake that has read the whole request ``data``, and the
+    request."""
+    server = ServerHandshake()
+    request = server.receive_data(data)
+    assert request is not None
+    return server, request
+
+
+def accepted(
+    data: bytes, **options: object
+) -> tuple[ServerHandshake, Response, HandshakeResult]:
+    """Accept the request ``data`` with ``options``; return the server
+    handshake, its 101 response and the result."""
+    server, request = received(data)
+    response, result = server.accept(request, **options)  # type: ignore[arg-type]
+    assert result is not None
+    return server, response, result
+
+
 # --- Client request: exact bytes (RFC 6455 section 4.1) ------------------------
 
 
@@ -368,9 +388,7 @@ def test_server_absolute_form_target() -> None:
         (b"http://server.example.com/chat?x=1", "/chat?x=1"),
         (b"https://server.example.com", "/"),
     ]:
-        server = ServerHandshake()
-        request = server.receive_data(REQUEST.replace(b"/chat", target, 1))
-        assert request is not None
+        _, request = received(REQUEST.replace(b"/chat", target, 1))
         assert request.path == path
 
 
@@ -403,11 +421,7 @@ WITH_PROTOCOLS = with_headers(REQUEST, b"Sec-WebSocket-Protocol: chat, superchat
 def test_server_subprotocol(
     request_bytes: bytes, subprotocols: list[str] | None, chosen: str | None
 ) -> None:
-    server = ServerHandshake()
-    request = server.receive_data(request_bytes)
-    assert request is not None
-    response, result = server.accept(request, subprotocols=subprotocols)
-    assert result is not None
+    _, response, result = accepted(request_bytes, subprotocols=subprotocols)
     assert result.subprotocol == chosen
     assert response.headers.get_all("Sec-WebSocket-Protocol") == (
         [] if chosen is None else [chosen]
@@ -430,9 +444,7 @@ def test_server_select_subprotocol() -> None:
 
 
 def test_server_select_subprotocol_not_offered() -> None:
-    server = ServerHandshake()
-    request = server.receive_data(WITH_PROTOCOLS)
-    assert request is not None
+    server, request = received(WITH_PROTOCOLS)
     with pytest.raises(
         ValueError, match="select_subprotocol returned 'x', which wasn't offered"
     ):
@@ -443,9 +455,7 @@ def test_server_select_subprotocol_raises() -> None:
     def select(offered: Sequence[str]) -> str | None:
         raise KeyError("boom")
 
-    server = ServerHandshake()
-    request = server.receive_data(WITH_PROTOCOLS)
-    assert request is not None
+    server, request = received(WITH_PROTOCOLS)
     with pytest.raises(KeyError, match="boom"):
         server.accept(request, select_subprotocol=select)
 
@@ -686,9 +696,7 @@ def test_server_rejection_without_server_header() -> None:
 
 
 def test_server_rejects_in_accept_without_server_header() -> None:
-    server = ServerHandshake()
-    request = server.receive_data(without(REQUEST, b"Connection"))
-    assert request is not None
+    server, request = received(without(REQUEST, b"Connection"))
     response, result = server.accept(request, server_header=None)
     assert result is None
     assert response.status_code == 400
@@ -1128,11 +1136,9 @@ def test_client_unexpected_subprotocol(subprotocols: list[str] | None) -> None:
 
 def test_subprotocol_back_to_back() -> None:
     handshake = client(subprotocols=["v2.chat", "v1.chat"])
-    server = ServerHandshake()
-    request = server.receive_data(handshake.data_to_send())
-    assert request is not None
-    response, result = server.accept(request, subprotocols=["v1.chat"])
-    assert result is not None
+    server, response, result = accepted(
+        handshake.data_to_send(), subprotocols=["v1.chat"]
+    )
     assert result.subprotocol == "v1.chat"
     handshake.receive_data(server.data_for_response(response))
     assert handshake.result().subprotocol == "v1.chat"
@@ -1141,6 +1147,19 @@ def test_subprotocol_back_to_back() -> None:
 # --- permessage-deflate negotiation (RFC 7692 section 7.1) ----------------------
 
 PMD = "permessage-deflate"
+
+
+def offering(offer: str) -> bytes:
+    """The RFC's request with ``offer`` as its Sec-WebSocket-Extensions."""
+    return with_headers(REQUEST, b"Sec-WebSocket-Extensions: " + offer.encode())
+
+
+def client_after(answer: str, **options: object) -> ClientHandshake:
+    """A client handshake that has read a 101 with ``answer`` as its
+    Sec-WebSocket-Extensions."""
+    handshake = client(**options)
+    handshake.receive_data(response_101(f"Sec-WebSocket-Extensions: {answer}".encode()))
+    return handshake
 
 
 # Agreed parameters: server_no_context_takeover, client_no_context_takeover,
@@ -1211,20 +1230,12 @@ PMD = "permessage-deflate"
 def test_server_accepts_deflate(
     offer: str, answer: str, params: tuple[bool, bool, int, int]
 ) -> None:
-    server = ServerHandshake()
-    request = server.receive_data(
-        with_headers(REQUEST, b"Sec-WebSocket-Extensions: " + offer.encode())
-    )
-    assert request is not None
-    response, result = server.accept(request)
-    assert result is not None
+    _, response, result = accepted(offering(offer))
     assert response.headers["Sec-WebSocket-Extensions"] == answer
     [extension] = result.extensions
     assert extension == DeflateParams(*params)
     # The client reads the answer into the same parameters.
-    handshake = client()
-    handshake.receive_data(response_101(f"Sec-WebSocket-Extensions: {answer}".encode()))
-    [extension] = handshake.result().extensions
+    [extension] = client_after(answer).result().extensions
     assert extension == DeflateParams(*params)
 
 
@@ -1243,13 +1254,7 @@ def test_server_accepts_deflate(
 )
 def test_server_declines_deflate(offer: str) -> None:
     # RFC 7692 7.1: an offer the server can't accept is declined, not fatal.
-    server = ServerHandshake()
-    request = server.receive_data(
-        with_headers(REQUEST, b"Sec-WebSocket-Extensions: " + offer.encode())
-    )
-    assert request is not None
-    response, result = server.accept(request)
-    assert result is not None
+    _, response, result = accepted(offering(offer))
     assert result.extensions == []
     assert "Sec-WebSocket-Extensions" not in response.headers
 
@@ -1267,13 +1272,9 @@ def test_deflate_round_trip(offer: str) -> None:
     # What both sides agreed to compresses and inflates, both ways.
     handshake = client()
     data = handshake.data_to_send()
-    server = ServerHandshake()
-    request = server.receive_data(
+    server, response, server_result = accepted(
         data.replace(b"permessage-deflate; client_max_window_bits", offer.encode())
     )
-    assert request is not None
-    response, server_result = server.accept(request)
-    assert server_result is not None
     handshake.receive_data(server.data_for_response(response))
     client_result = handshake.result()
     assert client_result.extensions == server_result.extensions
@@ -1293,11 +1294,7 @@ def test_deflate_round_trip(offer: str) -> None:
 
 
 def test_server_compression_none() -> None:
-    server = ServerHandshake()
-    request = server.receive_data(
-        with_headers(REQUEST, f"Sec-WebSocket-Extensions: {PMD}".encode())
-    )
-    assert request is not None
+    server, request = received(offering(PMD))
     response, result = server.accept(request, compression=None)
     assert result is not None
     assert result.extensions == []
@@ -1322,7 +1319,7 @@ def test_server_compression_none() -> None:
     ],
 )
 def test_server_malformed_extensions(value: str) -> None:
-    data = with_headers(REQUEST, b"Sec-WebSocket-Extensions: " + value.encode())
+    data = offering(value)
     rejection(data, 400, f"invalid Sec-WebSocket-Extensions header: {value}")
     # Not looked at without compression.
     assert serve(data, compression=None)[0].status_code == 101
@@ -1373,16 +1370,14 @@ def test_server_extensions_split_over_headers() -> None:
     ],
 )
 def test_client_rejects_deflate_answer(answer: str, msg: str) -> None:
-    handshake = client()
-    handshake.receive_data(response_101(f"Sec-WebSocket-Extensions: {answer}".encode()))
+    handshake = client_after(answer)
     with pytest.raises(NegotiationError) as exc_info:
         handshake.result()
     assert str(exc_info.value) == msg
 
 
 def test_client_unrequested_deflate() -> None:
-    handshake = client(compression=None)
-    handshake.receive_data(response_101(f"Sec-WebSocket-Extensions: {PMD}".encode()))
+    handshake = client_after(PMD, compression=None)
     with pytest.raises(NegotiationError, match=f"^unexpected extension: {PMD}$"):
         handshake.result()
 
