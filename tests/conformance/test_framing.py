@@ -27,6 +27,17 @@ def payload(size: int) -> bytes:
     return (_PRINTABLE * (size // len(_PRINTABLE) + 1))[:size]
 
 
+async def assert_fragments_echoed(
+    role: str, data: bytes, fragment: int, *, max_size: int | None = 2**20
+) -> None:
+    """``data`` sent in fragments of ``fragment`` bytes is echoed whole."""
+    async with echo_connection(role, max_size=max_size) as (peer, echo, _):
+        await peer.send(peer.message(data, fragment=fragment))
+        assert await peer.receive_data() == data
+        await peer.close()
+    assert echo.received == [data]
+
+
 def length_header(opcode: int, size: int) -> bytes:
     """The unmasked header trio_ws must write (RFC 6455 5.2, shortest form)."""
     if size < 126:
@@ -107,12 +118,7 @@ async def test_16_mib_in_64_kib_fragments(
     autojump_clock: trio.testing.MockClock, role: str
 ) -> None:
     """9.4.x/9.6.x: a 16 MiB message in 256 fragments of 64 KiB."""
-    data = payload(16 * MIB)
-    async with echo_connection(role, max_size=16 * MIB) as (peer, echo, _):
-        await peer.send(peer.message(data, fragment=65536))
-        assert await peer.receive_data() == data
-        await peer.close()
-    assert echo.received == [data]
+    await assert_fragments_echoed(role, payload(16 * MIB), 65536, max_size=16 * MIB)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -159,12 +165,7 @@ async def test_automatic_fragmentation(
     autojump_clock: trio.testing.MockClock, role: str, fragment: int
 ) -> None:
     """10.1.1: a 65536-byte message auto-fragmented by the peer."""
-    data = payload(65536)
-    async with echo_connection(role) as (peer, echo, _):
-        await peer.send(peer.message(data, fragment=fragment))
-        assert await peer.receive_data() == data
-        await peer.close()
-    assert echo.received == [data]
+    await assert_fragments_echoed(role, payload(65536), fragment)
 
 
 @pytest.mark.parametrize("role", ROLES)
