@@ -203,11 +203,14 @@ class FastFrameProtocol(FrameProtocol):
     def __init__(self, client: bool, extensions: list[Extension]) -> None:
         super().__init__(client, extensions)
         self._frame_decoder = FastFrameDecoder(self.client, self.extensions)
+        # The extensions are fixed for the connection's life: decided once,
+        # not per frame.
+        self._plain = all(_transparent(extension) for extension in self.extensions)
 
     def _serialize_frame(
         self, opcode: Opcode, payload: bytes | bytearray = b"", fin: bool = True
     ) -> bytearray:
-        if not all(_transparent(extension) for extension in self.extensions):
+        if not self._plain:
             return super()._serialize_frame(opcode, payload, fin)
         if not isinstance(payload, (bytes, bytearray)):  # a memoryview
             payload = bytes(payload)  # type: ignore[unreachable]
