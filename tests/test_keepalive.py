@@ -267,10 +267,7 @@ async def test_ping_timeout_none_waits_for_the_pong(
 ) -> None:
     async with open_connection(
         ServerConnection, ping_interval=10, ping_timeout=None
-    ) as (
-        ws,
-        peer,
-    ):
+    ) as (ws, peer):
         payload = await receive_ping(peer)
         await trio.sleep(1000)
         assert ws.state is State.OPEN
@@ -286,10 +283,7 @@ async def test_ping_interval_none_sends_no_pings(
 ) -> None:
     async with open_connection(
         ServerConnection, ping_interval=None, ping_timeout=1
-    ) as (
-        ws,
-        peer,
-    ):
+    ) as (ws, peer):
         await trio.sleep(10_000)
         await ws.send("first frame")
         assert await peer.receive_frame() == (OP_TEXT, True, 0, b"first frame")
