@@ -130,8 +130,9 @@ class Sending:
             fragmented message between fragments fails the connection with
             1011 for the same reason.
         """
-        await trio.lowlevel.checkpoint_if_cancelled()
         if isinstance(message, (str, bytes, bytearray, memoryview)):
+            # No check for cancellation here: _write makes it under the lock,
+            # before the frames are made, and a busy lock is a checkpoint.
             await _acquire(self._send_lock)
             try:
                 await self._write_message(message, fin=True, compress=compress)
@@ -143,6 +144,7 @@ class Sending:
             async with self._send_lock:
                 await self._send_fragments(_Fragments(message), compress)
         else:
+            await trio.lowlevel.checkpoint_if_cancelled()
             msg = f"message has an unsupported type: {type(message).__name__}"
             raise TypeError(msg)
 
