@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, final
 
 import trio
 
+from ._protocol import control_payload as _checked
+
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
@@ -39,11 +41,7 @@ def control_payload(data: str | Buffer | None) -> bytes:
     """
     if data is None:
         return os.urandom(4)
-    payload = data.encode() if isinstance(data, str) else bytes(data)
-    if len(payload) > 125:
-        msg = "ping and pong payloads are at most 125 bytes"
-        raise ValueError(msg)
-    return payload
+    return _checked(data.encode() if isinstance(data, str) else data)
 
 
 @final

@@ -367,12 +367,12 @@ class Protocol:
     def send_ping(self, data: Buffer) -> None:
         """Queue a ping (at most 125 bytes of payload)."""
         self._check_open()
-        self._out.append(self._frames.ping(_control_payload(data)))
+        self._out.append(self._frames.ping(control_payload(data)))
 
     def send_pong(self, data: Buffer) -> None:
         """Queue an unsolicited pong (at most 125 bytes of payload)."""
         self._check_open()
-        self._out.append(self._frames.pong(_control_payload(data)))
+        self._out.append(self._frames.pong(control_payload(data)))
 
     def send_close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (RFC 6455 7.1.2).
@@ -428,9 +428,14 @@ def _truncate(reason: str) -> str:
     return reason.encode()[:_MAX_REASON_BYTES].decode(errors="ignore")
 
 
-def _control_payload(data: Buffer | Iterable[int]) -> bytes:
+def control_payload(data: Buffer | Iterable[int]) -> bytes:
+    """``data`` as the payload of a ping or pong.
+
+    Raises:
+        ValueError: The payload is over 125 bytes (RFC 6455 section 5.5).
+    """
     payload = bytes(data)
-    if len(payload) > 125:  # RFC 6455 5.5: control frames carry at most 125 bytes
-        msg = "control frame payloads are at most 125 bytes"
+    if len(payload) > 125:
+        msg = "ping and pong payloads are at most 125 bytes"
         raise ValueError(msg)
     return payload
