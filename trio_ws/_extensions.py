@@ -164,6 +164,8 @@ class FrameFilter(Extension):
     def __init__(self, deflate: PerMessageDeflate | None, max_size: int | None) -> None:
         self.deflate = deflate
         self.max_size = max_size
+        # RSV1 may be set on a message's first frame only with deflate.
+        self._first_rsv = RsvBits(deflate is not None, False, False)
         #: Size reached when ``max_size`` was exceeded (at least).
         self.exceeded = 0
         #: Why the last frame was refused (1002 or 1007), for the close reason.
@@ -223,7 +225,7 @@ class FrameFilter(Extension):
             self._text = opcode is Opcode.TEXT
             self._last = b""
             self._compressed = rsv.rsv1 and self.deflate is not None
-            claimed = RsvBits(self.deflate is not None, False, False)
+            claimed = self._first_rsv
         # An uncompressed frame announces its size: refuse it before reading
         # a byte of payload.
         if not self._compressed and self._over(self._size + payload_length):
