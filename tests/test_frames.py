@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from wsproto.extensions import Extension, PerMessageDeflate as WsprotoDeflate
 from wsproto.frame_protocol import (
+    Frame,
     FrameDecoder,
     FrameProtocol,
     Opcode,
@@ -21,11 +22,23 @@ from wsproto.frame_protocol import (
     XorMaskerSimple,
 )
 
-from trio_ws import _frames
+from trio_ws import Close, State, _frames
 from trio_ws._extensions import DeflateParams, FrameFilter, PerMessageDeflate
 from trio_ws._frames import FastFrameProtocol, _Masker, mask, py_mask
+from trio_ws._protocol import Protocol
 
-from .helpers import MASK, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_TEXT, frame
+from .helpers import (
+    MASK,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    close_payload,
+    frame,
+    parse_frames,
+)
 
 SIZES = [0, 1, 2, 3, 4, 5, 7, 125, 126, 127, 1000, 16383, 16384, 16385, 65535, 65536]
 
@@ -359,3 +372,304 @@ def test_parsing_with_deflate_matches_wsproto(
         expected = _events(theirs, chunks)
         assert len(expected) >= 4
         assert _events(ours, chunks) == expected
+
+
+# --- Whole one-frame messages past wsproto's parser (receive_whole) -------------
+
+
+def _header(first: int, length: int, *, mask: bytes | None, form: int = 0) -> bytes:
+    """A frame header; ``form`` forces the length's encoding (7, 16 or 64 bits)."""
+    form = form or (7 if length < 126 else 16 if length < 65536 else 64)
+    mask_bit = 0x80 if mask is not None else 0
+    if form == 7:
+        header = bytes((first, mask_bit | length))
+    elif form == 16:
+        header = struct.pack("!BBH", first, mask_bit | 126, length)
+    else:
+        header = struct.pack("!BBQ", first, mask_bit | 127, length)
+    return header + (mask or b"")
+
+
+def _raw_frame(
+    first: int, payload: bytes, *, mask: bytes | None, form: int = 0
+) -> bytes:
+    body = payload if mask is None else wsproto_mask(payload, mask)
+    return _header(first, len(payload), mask=mask, form=form) + body
+
+
+def _protocols(client: bool, **kwargs: object) -> tuple[Protocol, Protocol]:
+    """A protocol with the whole-frame path, and one parsing all with wsproto."""
+    fast = Protocol(client=client, **kwargs)  # type: ignore[arg-type]
+    reference = Protocol(client=client, **kwargs)  # type: ignore[arg-type]
+    reference._whole_limit = None
+    return fast, reference
+
+
+def _observe(p: Protocol) -> tuple[object, ...]:
+    """Everything the I/O layer and the application can see of ``p``."""
+    failure = p.failure
+    cause = None if failure is None else failure.__cause__
+    return (
+        p.take_messages(),
+        p.take_pongs(),
+        parse_frames(bytes(p.data_to_send())),
+        p.state,
+        p.failed,
+        p.close_rcvd,
+        p.close_sent,
+        type(failure),
+        str(failure),
+        type(cause),
+        str(cause),
+        getattr(cause, "code", None),
+    )
+
+
+def _feed_both(fast: Protocol, reference: Protocol, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        fast.receive_data(chunk)
+        reference.receive_data(chunk)
+        assert _observe(fast) == _observe(reference)
+
+
+def _text_payload(size: int) -> bytes:
+    text = ("aé€😀" * (size // 10 + 1)).encode()
+    return text[:size]  # may end inside a character: invalid then
+
+
+def _broken(payload: bytes, at: int, byte: int) -> bytes:
+    return payload[:at] + bytes((byte,)) + payload[at + 1 :]
+
+
+_BOUNDARY_SIZES = [0, 1, 2, 3, 4, 5, 124, 125, 126, 127, 65535, 65536]
+
+
+@st.composite
+def _any_frame(draw: st.DrawFn, masked: bool) -> bytes:
+    kind = draw(
+        st.sampled_from(
+            ["text", "text", "binary", "binary", "cont", "ping", "pong", "close", "op"]
+        )
+    )
+    size = draw(
+        st.one_of(st.sampled_from(_BOUNDARY_SIZES), st.integers(0, 300))
+        if kind in ("text", "binary", "cont")
+        else st.integers(0, 126)
+    )
+    if kind == "text":
+        payload = _text_payload(size)
+        if size and draw(st.integers(0, 4)) == 0:
+            at = draw(st.integers(0, size - 1))
+            payload = _broken(payload, at, draw(st.sampled_from([0x80, 0xED, 0xFF])))
+        opcode = OP_TEXT
+    elif kind == "close":
+        payload = close_payload(1000, "bye")[: min(size, 5)]
+        opcode = OP_CLOSE
+    else:
+        payload = bytes(i & 0xFF for i in range(size))
+        opcode = {"binary": OP_BINARY, "cont": OP_CONT, "ping": OP_PING}.get(
+            kind, OP_PONG
+        )
+        if kind == "op":
+            opcode = draw(st.sampled_from([3, 4, 5, 6, 7, 0xB, 0xC, 0xF]))
+    fin = draw(st.integers(0, 5)) > 0
+    rsv = draw(st.sampled_from([0, 0, 0, 0, 0, 1, 2, 4, 7]))
+    first = (0x80 if fin else 0) | (rsv << 4) | opcode
+    # Now and then the other role's masking, or a longer length encoding
+    # than needed: both are errors wsproto must report.
+    key = MASK if masked != (draw(st.integers(0, 30)) == 0) else None
+    minimal = 7 if size < 126 else 16 if size < 65536 else 64
+    form = draw(st.sampled_from([minimal] * 10 + [16, 64]))
+    return _raw_frame(first, payload, mask=key, form=max(form, minimal))
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    data=st.data(),
+    client=st.booleans(),
+    max_size=st.sampled_from([None, 0, 125, 126, 65535, 65536, 2**20]),
+    deflate=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0), max_size=8),
+)
+def test_whole_frames_parse_as_wsproto_does(
+    data: st.DataObject,
+    client: bool,
+    max_size: int | None,
+    deflate: bool,
+    cuts: list[int],
+) -> None:
+    frames = data.draw(st.lists(_any_frame(masked=not client), min_size=1, max_size=8))
+    extensions = [DeflateParams()] if deflate else []
+    fast, reference = _protocols(client, max_size=max_size, extensions=extensions)
+    _feed_both(fast, reference, _split(b"".join(frames), cuts))
+
+
+@pytest.mark.parametrize("client", [False, True])
+@pytest.mark.parametrize("size", _BOUNDARY_SIZES)
+def test_whole_frames_at_length_boundaries(client: bool, size: int) -> None:
+    key = None if client else MASK
+    payload = bytes(i * 7 & 0xFF for i in range(size))
+    text = _text_payload(size).decode(errors="ignore")
+    data = _raw_frame(0x82, payload, mask=key) + _raw_frame(
+        0x81, text.encode(), mask=key
+    )
+    for split in (len(data), 1, 2, 3, 4, 5, 11, 127, 4096):
+        fast, reference = _protocols(client, max_size=65536)
+        # Cut finely around the headers, in large reads elsewhere.
+        cuts = sorted(
+            {*range(0, 300, split), *range(len(data) - 300, len(data), split)}
+            | set(range(0, len(data), 4096))
+        )
+        _feed_both(fast, reference, _split(data, cuts))
+        fast.receive_data(data)
+        assert fast.take_messages() == [payload, text]
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
+@pytest.mark.parametrize("over", [False, True])
+def test_whole_frames_max_size_boundary(size: int, over: bool) -> None:
+    message = frame(OP_BINARY, b"\x01" * (size + over), mask=MASK)
+    fast, reference = _protocols(False, max_size=size)
+    _feed_both(fast, reference, [frame(OP_TEXT, b"", mask=MASK) + message])
+    if over:
+        assert fast.failed
+        assert fast.close_sent == Close(1009, f"message over {size} bytes")
+    else:
+        assert fast.state is State.OPEN
+
+
+def test_invalid_utf8_at_every_position() -> None:
+    payload = "aé€😀b".encode()
+    for at in range(len(payload)):
+        for byte in (0x80, 0xC0, 0xED, 0xF5, 0xFF):
+            bad = _broken(payload, at, byte)
+            data = (
+                frame(OP_TEXT, b"first", mask=MASK)
+                + frame(OP_TEXT, bad, mask=MASK)
+                + frame(OP_BINARY, b"after", mask=MASK)
+            )
+            fast, reference = _protocols(False)
+            _feed_both(fast, reference, [data])
+            try:
+                bad.decode()
+            except UnicodeDecodeError:
+                assert fast.close_sent is not None
+                assert fast.close_sent.code == 1007
+            else:  # a continuation byte for another one
+                assert fast.state is State.OPEN
+
+
+def test_truncated_utf8_at_the_end_of_a_message() -> None:
+    for cut in range(1, 4):
+        data = frame(OP_TEXT, "😀".encode()[:cut], mask=MASK)
+        fast, reference = _protocols(False)
+        _feed_both(fast, reference, [data])
+        assert fast.close_sent is not None
+        assert fast.close_sent.code == 1007
+
+
+def test_control_frames_between_whole_frames_keep_their_order() -> None:
+    c = Protocol(client=True)
+    data = b"".join(
+        [
+            frame(OP_TEXT, b"1"),
+            frame(OP_PING, b"p1"),
+            frame(OP_BINARY, b"2"),
+            frame(OP_TEXT, b"3", fin=False),
+            frame(OP_PING, b"p2"),
+            frame(OP_CONT, b"4"),
+            frame(OP_BINARY, b"5"),
+            frame(OP_PONG, b"q"),
+            frame(OP_CLOSE, close_payload(1000)),
+            frame(OP_TEXT, b"after close"),
+        ]
+    )
+    c.receive_data(data)
+    assert c.take_messages() == ["1", b"2", "34", b"5"]
+    assert c.take_pongs() == [b"q"]
+    assert [f[:2] + f[3:] for f in parse_frames(bytes(c.data_to_send()))] == [
+        (OP_PONG, True, b"p1"),
+        (OP_PONG, True, b"p2"),
+        (OP_CLOSE, True, close_payload(1000)),
+    ]
+
+
+def _spy_on_wsproto(monkeypatch: pytest.MonkeyPatch) -> list[Frame | None]:
+    """Record the frames wsproto's decoder parses."""
+    parsed: list[Frame | None] = []
+    original = _frames.FastFrameDecoder.process_buffer
+
+    def spy(self: _frames.FastFrameDecoder) -> Frame | None:
+        result = original(self)
+        parsed.append(result)
+        return result
+
+    monkeypatch.setattr(_frames.FastFrameDecoder, "process_buffer", spy)
+    return parsed
+
+
+def test_whole_frames_skip_wsproto(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _spy_on_wsproto(monkeypatch)
+    s = Protocol(client=False)
+    data = frame(OP_TEXT, b"hello", mask=MASK) + frame(
+        OP_BINARY, b"x" * 70000, mask=MASK
+    )
+    # Frames cut in their header wait in wsproto's buffer for the rest,
+    # then are parsed whole too: wsproto is asked but finds no frame.
+    for chunk in (data[:1], data[1:5], data[5:20], data[20:]):
+        s.receive_data(chunk)
+    assert s.take_messages() == ["hello", b"x" * 70000]
+    assert all(f is None for f in parsed)
+    s.receive_data(frame(OP_PING, b"p", mask=MASK) + frame(OP_TEXT, b"t", mask=MASK))
+    assert [f.opcode for f in parsed if f] == [Opcode.PING, Opcode.TEXT]
+    assert s.take_messages() == ["t"]
+
+
+def test_frames_in_progress_stay_with_wsproto(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _spy_on_wsproto(monkeypatch)
+    s = Protocol(client=False)
+    big = frame(OP_BINARY, b"y" * 70000, mask=MASK)
+    s.receive_data(big[:100])  # wsproto starts the frame: it finishes it
+    s.receive_data(big[100:] + frame(OP_TEXT, b"t", mask=MASK))
+    assert s.take_messages() == [b"y" * 70000, "t"]
+    opcodes = [f.opcode for f in parsed if f]
+    assert opcodes == [Opcode.BINARY, Opcode.CONTINUATION, Opcode.TEXT]
+    s.receive_data(frame(OP_TEXT, b"u", mask=MASK))
+    assert s.take_messages() == ["u"]
+    assert len([f for f in parsed if f]) == 3
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"extensions": [DeflateParams()]},
+        {"max_size": None},
+    ],
+)
+def test_whole_frames_with_deflate_or_no_limit(kwargs: dict[str, object]) -> None:
+    c = Protocol(client=True, **kwargs)  # type: ignore[arg-type]
+    s = Protocol(client=False, **kwargs)  # type: ignore[arg-type]
+    for compress in (True, False, True):
+        c.send_message("text " * 50, compress=compress)
+        c.send_message(b"\x00" * 3000, compress=compress)
+    s.receive_data(bytes(c.data_to_send()))
+    assert s.take_messages() == ["text " * 50, b"\x00" * 3000] * 3
+
+
+def test_other_extensions_disable_whole_frames() -> None:
+    # wsproto's extensions may change any payload: all frames go through them.
+    p = Protocol(client=False, extensions=[_Trailer()])
+    assert p._whole_limit is None
+    p.receive_data(frame(OP_TEXT, b"hi", mask=MASK))
+    assert p.take_messages() == ["hi!"]
+
+
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_whole_frames_from_any_buffer(kind: Callable[[bytes], object]) -> None:
+    s = Protocol(client=False)
+    data = frame(OP_TEXT, b"a", mask=MASK) + frame(OP_BINARY, b"b", mask=MASK)
+    s.receive_data(kind(data[:3]))  # type: ignore[arg-type]
+    s.receive_data(kind(data[3:]))  # type: ignore[arg-type]
+    messages = s.take_messages()
+    assert messages == ["a", b"b"]
+    assert type(messages[1]) is bytes

@@ -16,9 +16,13 @@ it, :class:`~trio_ws._extensions.FrameFilter`, which checks message
 sequencing, reserved bits and ``max_size`` ahead of wsproto and applies
 permessage-deflate with trio_ws's own bounded code; close frames are
 validated here (:func:`parse_close`). ``_frames.py`` subclasses wsproto's
-frame layer only to move payload bytes with fewer copies and mask them
-faster; wsproto still makes every decision. Every decision about the
-connection's state lives here, following these rules:
+frame layer to move payload bytes with fewer copies and mask them faster,
+and parses the common frame itself: a whole one-frame text or binary message
+that breaks no rule, when no message is in progress and no extension but
+the filter is in use (it would pass such a frame unchanged). Every other
+frame, and any frame that breaks a rule, is left to wsproto, in order.
+Every decision about the connection's state lives here, following these
+rules:
 
 1. The state goes OPEN -> CLOSING -> CLOSED. CLOSING starts when a close frame
    is sent or received; CLOSED when the transport is gone.
@@ -155,6 +159,13 @@ class Protocol:
             else:
                 chain.append(extension)
         self._filter = FrameFilter(deflate, max_size)
+        #: Up to which size whole one-frame messages skip wsproto's parser
+        #: (``_frames.FastFrameProtocol.receive_whole``), or ``None``: only
+        #: the frame filter may see inbound frames, as it passes these
+        #: unchanged.
+        self._whole_limit: int | None = None
+        if not chain:
+            self._whole_limit = 2**63 if max_size is None else max_size
         chain.append(self._filter)
         self._frames = _Frames(client, chain)
 
@@ -218,6 +229,10 @@ class Protocol:
         if not self._parsing:
             return  # after a close frame or a failure, input is ignored (7.1.1)
         frames = self._frames
+        if self._whole_limit is not None:
+            data = frames.receive_whole(data, self._whole_limit, self._messages.append)
+            if not data:
+                return
         frames.receive_bytes(data)  # type: ignore[arg-type]
         try:
             for frame in frames.received_frames():
