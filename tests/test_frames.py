@@ -171,7 +171,9 @@ def _trio_deflate() -> list[Extension]:
 
 @pytest.fixture
 def fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every key MASK, for wsproto and for trio_ws's key pool alike.
     monkeypatch.setattr(os, "urandom", lambda n: MASK[:n])
+    monkeypatch.setattr(_frames, "_KEYS", [])
 
 
 @pytest.mark.usefixtures("fixed_key", "masker")
@@ -237,9 +239,35 @@ def test_serialisation_errors_match_wsproto() -> None:
     for proto in (theirs, ours):
         with pytest.raises(ValueError, match="payload too long for control frame"):
             proto.ping(b"x" * 126)
-    ours.send_data("text", fin=False)
-    with pytest.raises(TypeError, match="Data type mismatch inside message"):
-        ours.send_data(b"bytes")
+        with pytest.raises(TypeError, match="Must provide bytes or text"):
+            proto.send_data(42)  # type: ignore[arg-type]
+        proto.send_data("text", fin=False)
+        with pytest.raises(TypeError, match="Data type mismatch inside message"):
+            proto.send_data(b"bytes")
+        # The refused frame changed nothing: the message goes on.
+        assert proto.send_data("more") == b"\x80\x04more"
+        assert proto.send_data(b"next") == b"\x82\x04next"
+
+
+def test_masking_keys_come_from_urandom_in_blocks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    draws: list[int] = []
+    urandom = os.urandom
+
+    def counting(n: int) -> bytes:
+        draws.append(n)
+        return urandom(n)
+
+    monkeypatch.setattr(os, "urandom", counting)
+    monkeypatch.setattr(_frames, "_KEYS", [])
+    ours = FastFrameProtocol(True, _size_limit())
+    keys = [bytes(ours.send_data(b"x"))[2:6] for _ in range(600)]
+    # One system call per 256 frames; every key drawn once only.
+    assert draws == [_frames._KEY_BLOCK] * 3
+    assert len(_frames._KEYS) == 3 * 256 - 600
+    assert len(set(keys)) > 590  # 4 random bytes: a collision or two at most
+    assert set(keys).isdisjoint(_frames._KEYS)
 
 
 def _events(
@@ -673,3 +701,17 @@ def test_whole_frames_from_any_buffer(kind: Callable[[bytes], object]) -> None:
     messages = s.take_messages()
     assert messages == ["a", b"b"]
     assert type(messages[1]) is bytes
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_draws_its_own_keys() -> None:
+    _frames._KEYS.clear()
+    ours = FastFrameProtocol(True, _size_limit())
+    ours.send_data(b"x")
+    assert len(_frames._KEYS) == 255  # the parent holds unsent keys
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports by exit status
+        os._exit(0 if not _frames._KEYS else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert _frames._KEYS

@@ -366,7 +366,8 @@ class Protocol:
             ConnectionClosed: The connection is not OPEN.
             TypeError: ``data`` does not match the message being fragmented.
         """
-        self._check_open()
+        if self.state is not State.OPEN:  # _check_open, inlined: per message
+            raise self.closed_exception()
         if not isinstance(data, (str, bytes)):
             data = bytes(data)
         if not self._sending_fragments:
