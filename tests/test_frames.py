@@ -24,7 +24,14 @@ from wsproto.frame_protocol import (
 
 from trio_ws import Close, State, _frames
 from trio_ws._extensions import DeflateParams, FrameFilter, PerMessageDeflate
-from trio_ws._frames import FastFrameProtocol, _Masker, mask, py_mask
+from trio_ws._frames import (
+    FastFrameProtocol,
+    _Masker,
+    mask,
+    parse_whole,
+    py_mask,
+    py_parse_whole,
+)
 from trio_ws._protocol import Protocol
 
 from .helpers import (
@@ -66,6 +73,29 @@ def masking_with(masker: Callable[[bytes, bytes], bytes]) -> Iterator[None]:
 @pytest.fixture(params=MASKS, ids=lambda m: m.__name__)
 def masker(request: pytest.FixtureRequest) -> Iterator[None]:
     with masking_with(request.param):
+        yield
+
+
+#: The pure-Python whole-frame parser, and the C one when built.
+PARSERS = [py_parse_whole] + ([] if parse_whole is py_parse_whole else [parse_whole])
+
+
+@contextlib.contextmanager
+def parsing_with(
+    parser: Callable[[bytes, bool, int, list[str | bytes]], int],
+) -> Iterator[None]:
+    """Make the protocol parse whole frames with ``parser``."""
+    saved = _frames.parse_whole
+    _frames.parse_whole = parser
+    try:
+        yield
+    finally:
+        _frames.parse_whole = saved
+
+
+@pytest.fixture(params=PARSERS, ids=lambda p: p.__name__)
+def parser(request: pytest.FixtureRequest) -> Iterator[None]:
+    with parsing_with(request.param):
         yield
 
 
@@ -518,6 +548,8 @@ def _any_frame(draw: st.DrawFn, masked: bool) -> bytes:
     max_size=st.sampled_from([None, 0, 125, 126, 65535, 65536, 2**20]),
     deflate=st.booleans(),
     cuts=st.lists(st.integers(min_value=0), max_size=8),
+    parser=st.sampled_from(PARSERS),
+    masker=st.sampled_from(MASKS),
 )
 def test_whole_frames_parse_as_wsproto_does(
     data: st.DataObject,
@@ -525,15 +557,79 @@ def test_whole_frames_parse_as_wsproto_does(
     max_size: int | None,
     deflate: bool,
     cuts: list[int],
+    parser: Callable[[bytes, bool, int, list[str | bytes]], int],
+    masker: Callable[[bytes, bytes], bytes],
 ) -> None:
     frames = data.draw(st.lists(_any_frame(masked=not client), min_size=1, max_size=8))
     extensions = [DeflateParams()] if deflate else []
     fast, reference = _protocols(client, max_size=max_size, extensions=extensions)
-    _feed_both(fast, reference, _split(b"".join(frames), cuts))
+    with parsing_with(parser), masking_with(masker):
+        _feed_both(fast, reference, _split(b"".join(frames), cuts))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    masked=st.booleans(),
+    limit=st.sampled_from([-1, 0, 125, 126, 65535, 65536, 2**63, 2**70]),
+    garbage=st.binary(max_size=12),
+)
+def test_whole_frame_parsers_agree(
+    data: st.DataObject, masked: bool, limit: int, garbage: bytes
+) -> None:
+    frames = data.draw(st.lists(_any_frame(masked=masked), max_size=6))
+    stream = b"".join(frames) + garbage
+    cut = data.draw(st.integers(0, len(stream)))
+    results = []
+    for parse in PARSERS:
+        for chunk in (stream, stream[:cut]):
+            messages: list[str | bytes] = []
+            results.append((parse(chunk, masked, limit, messages), messages))
+    assert all(result == results[0] for result in results[::2])
+    assert all(result == results[1] for result in results[1::2])
+    # A cut stream gives the messages wholly before the cut, no more.
+    pos, messages = results[0]
+    cut_pos, cut_messages = results[1]
+    assert cut_pos <= pos
+    assert cut_messages == messages[: len(cut_messages)]
+    assert all(type(m) in (str, bytes) for m in messages)
+
+
+def test_parse_whole_is_the_c_one_when_built() -> None:
+    try:
+        from trio_ws import _speedups
+    except ImportError:
+        assert parse_whole is py_parse_whole
+    else:
+        assert parse_whole is _speedups.parse_whole
+
+
+def test_speedups_parse_whole_arguments() -> None:
+    speedups = pytest.importorskip("trio_ws._speedups")
+    messages: list[str | bytes] = []
+    with pytest.raises(TypeError, match="takes exactly 4 arguments"):
+        speedups.parse_whole(b"", True, 0)
+    with pytest.raises(TypeError, match="needs bytes"):
+        speedups.parse_whole(bytearray(b"\x82\x00"), False, 1, messages)
+    with pytest.raises(TypeError, match="needs a list"):
+        speedups.parse_whole(b"\x82\x00", False, 1, ())
+    with pytest.raises(TypeError):
+        speedups.parse_whole(b"\x82\x00", False, "1", messages)
+
+    class Falsy:
+        def __bool__(self) -> bool:
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        speedups.parse_whole(b"\x82\x00", Falsy(), 1, messages)
+    assert messages == []
+    assert speedups.parse_whole(b"\x82\x00\x81\x01a", 0, 1, messages) == 5
+    assert messages == [b"", "a"]
 
 
 @pytest.mark.parametrize("client", [False, True])
 @pytest.mark.parametrize("size", _BOUNDARY_SIZES)
+@pytest.mark.usefixtures("parser")
 def test_whole_frames_at_length_boundaries(client: bool, size: int) -> None:
     key = None if client else MASK
     payload = bytes(i * 7 & 0xFF for i in range(size))
@@ -555,6 +651,7 @@ def test_whole_frames_at_length_boundaries(client: bool, size: int) -> None:
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536])
 @pytest.mark.parametrize("over", [False, True])
+@pytest.mark.usefixtures("parser")
 def test_whole_frames_max_size_boundary(size: int, over: bool) -> None:
     message = frame(OP_BINARY, b"\x01" * (size + over), mask=MASK)
     fast, reference = _protocols(False, max_size=size)
@@ -566,6 +663,7 @@ def test_whole_frames_max_size_boundary(size: int, over: bool) -> None:
         assert fast.state is State.OPEN
 
 
+@pytest.mark.usefixtures("parser")
 def test_invalid_utf8_at_every_position() -> None:
     payload = "aé€😀b".encode()
     for at in range(len(payload)):
@@ -587,6 +685,7 @@ def test_invalid_utf8_at_every_position() -> None:
                 assert fast.state is State.OPEN
 
 
+@pytest.mark.usefixtures("parser")
 def test_truncated_utf8_at_the_end_of_a_message() -> None:
     for cut in range(1, 4):
         data = frame(OP_TEXT, "😀".encode()[:cut], mask=MASK)

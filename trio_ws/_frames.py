@@ -29,17 +29,19 @@ only the two places where payload bytes are moved:
 One path skips wsproto's parser: :meth:`FastFrameProtocol.receive_whole`
 turns the whole, valid one-frame messages at the start of the input into
 ``str`` or ``bytes`` directly (between messages only; the caller makes sure
-no extension would change them). Parsing wsproto's way costs about 20 µs
-per small frame, in generators, event objects and an incremental UTF-8
-decoder; this costs about 2. It stops at the first frame that is anything
-else, or invalid, or not all there, and leaves it and the rest to wsproto,
-which then decides (and fails the connection) exactly as before: a message
-decoded in one go is valid UTF-8 exactly when the incremental decoder
-accepts it.
+no extension would change them), with :func:`parse_whole`: C from
+``trio_ws._speedups`` when built, else :func:`py_parse_whole`. Parsing
+wsproto's way costs about 20 µs per small frame, in generators, event
+objects and an incremental UTF-8 decoder; this costs about 1. It stops at
+the first frame that is anything else, or invalid, or not all there, and
+leaves it and the rest to wsproto, which then decides (and fails the
+connection) exactly as before: a message decoded in one go is valid UTF-8
+exactly when the incremental decoder accepts it.
 
 The bytes on the wire, the frames and the messages produced are exactly
 wsproto's: the tests compare both implementations frame by frame, masked and
-unmasked, and the protocol with and without the whole-message path.
+unmasked, the protocol with and without the whole-message path, and the C
+functions with the pure-Python ones.
 """
 
 from __future__ import annotations
@@ -73,11 +75,6 @@ _TWO_BYTE_LENGTH: Final = struct.Struct("!BBH")
 _EIGHT_BYTE_LENGTH: Final = struct.Struct("!BBQ")
 _LENGTH16: Final = struct.Struct("!H")
 _LENGTH64: Final = struct.Struct("!Q")
-
-#: First bytes of the frames :meth:`FastFrameProtocol.receive_whole` parses:
-#: FIN, no reserved bit, text or binary.
-_WHOLE_TEXT: Final = 0x80 | Opcode.TEXT
-_WHOLE_BINARY: Final = 0x80 | Opcode.BINARY
 
 #: Masking keys not sent yet: ``os.urandom`` output drawn a block at a time,
 #: one system call per 256 frames rather than one per frame (each call costs
@@ -133,12 +130,82 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - not on Windows
     os.register_at_fork(after_in_child=_forget_keys)
 
 
+def py_parse_whole(
+    data: bytes, masked: bool, limit: int, messages: list[str | bytes]
+) -> int:
+    """Append the whole one-frame messages at the start of ``data`` to ``messages``.
+
+    Each complete frame with FIN set, no reserved bit, opcode text or binary,
+    the mask bit ``masked``, a minimal length of at most ``limit``, and (for
+    text) valid UTF-8 becomes a ``str`` or ``bytes`` message: what wsproto's
+    parser makes of it, without its generators, events and incremental
+    decoder. Parsing stops at the first frame that is anything else, or not
+    all there.
+
+    This is the pure-Python version; :func:`parse_whole` is the C one from
+    ``trio_ws._speedups`` when that optional module was built.
+
+    Returns:
+        How many bytes of ``data`` were parsed.
+    """
+    end = len(data)
+    pos = 0
+    append = messages.append
+    mask_bit = 0x80 if masked else 0
+    while end - pos >= 2:
+        first = data[pos]
+        second = data[pos + 1]
+        # 0x81 and 0x82: FIN, no reserved bit, text or binary.
+        if (first != 0x81 and first != 0x82) or second & 0x80 != mask_bit:
+            break
+        length = second & 0x7F
+        start = pos + 2
+        if length == 126:
+            if end - start < 2:
+                break
+            (length,) = _LENGTH16.unpack_from(data, start)
+            if length <= 125:
+                break  # not minimal: an error
+            start += 2
+        elif length == 127:
+            if end - start < 8:
+                break
+            (length,) = _LENGTH64.unpack_from(data, start)
+            if length <= 0xFFFF or length >> 63:
+                break
+            start += 8
+        if length > limit:
+            break
+        if masked:
+            stop = start + 4 + length
+            if stop > end:
+                break
+            payload = mask(data[start + 4 : stop], data[start : start + 4])
+        else:
+            stop = start + length
+            if stop > end:
+                break
+            payload = data[start:stop]
+        if first == 0x81:
+            try:
+                append(payload.decode())
+            except UnicodeDecodeError:
+                break  # wsproto reports where, and how
+        else:
+            append(payload)
+        pos = stop
+    return pos
+
+
 #: The mask of the data path: C when the optional module was built.
 mask: Callable[[Buffer, bytes], bytes]
+#: The whole-frame parser: C when the optional module was built.
+parse_whole: Callable[[bytes, bool, int, list[str | bytes]], int]
 try:
-    from ._speedups import apply_mask as mask
+    from ._speedups import apply_mask as mask, parse_whole
 except ImportError:  # installed without a C compiler, or not CPython
     mask = py_mask
+    parse_whole = py_parse_whole
 
 
 class _Masker:
@@ -253,87 +320,33 @@ class FastFrameProtocol(FrameProtocol):
         self._plain = all(_transparent(extension) for extension in self.extensions)
 
     def receive_whole(
-        self, data: Buffer, limit: int, deliver: Callable[[str | bytes], object]
+        self, data: Buffer, limit: int, messages: list[str | bytes]
     ) -> Buffer:
         """Parse the whole one-frame messages at the start of ``data``.
 
-        Each complete text or binary frame with FIN set, no reserved bit,
-        masking as the role requires, a minimal length of at most ``limit``
-        and (for text) valid UTF-8, goes to ``deliver`` as a ``str`` or
-        ``bytes`` message: what wsproto's parser would make of it, without
-        its generators, events and incremental decoder. Parsing stops at the
-        first other frame, or at one not all there, and only when a message
-        is in progress nothing is parsed: the extensions (none but
-        trio_ws's frame filter may be in use) would have passed all such
-        frames unchanged.
+        Between messages only (none in progress, no frame begun), the
+        frames :func:`parse_whole` accepts go to ``messages``, as wsproto
+        would have made them: the caller makes sure no extension but
+        trio_ws's frame filter is in use, which passes such frames unchanged.
 
         Returns:
-            The rest of ``data``, for :meth:`receive_bytes` (wsproto decides
-            about it, in order). Bytes wsproto had buffered between frames
-            are taken first.
+            The rest of ``data``, for :meth:`receive_bytes`: wsproto decides
+            about it, in order. Bytes wsproto had buffered between frames (a
+            header cut between two reads) are taken first.
         """
         decoder = self._frame_decoder
         if decoder.header is not None or self._message_decoder.opcode is not None:
             return data
         pending = decoder.buffer.buffer
         if pending:
-            # A frame's start, parked by wsproto between two reads (its
-            # header is parsed again, whole, here).
             data = b"".join((pending, data))
             del pending[:]
         elif type(data) is not bytes:
             data = bytes(data)
-        assert isinstance(data, bytes)
-        end = len(data)
-        pos = 0
-        masked = not self.client
-        while end - pos >= 2:
-            first = data[pos]
-            if first != _WHOLE_TEXT and first != _WHOLE_BINARY:
-                break
-            second = data[pos + 1]
-            if bool(second & 0x80) is not masked:
-                break  # wsproto fails the connection
-            length = second & 0x7F
-            start = pos + 2
-            if length == 126:
-                if end - start < 2:
-                    break
-                (length,) = _LENGTH16.unpack_from(data, start)
-                if length <= 125:
-                    break  # not minimal: wsproto fails the connection
-                start += 2
-            elif length == 127:
-                if end - start < 8:
-                    break
-                (length,) = _LENGTH64.unpack_from(data, start)
-                if length <= 0xFFFF or length >> 63:
-                    break
-                start += 8
-            if length > limit:
-                break
-            if masked:
-                stop = start + 4 + length
-                if stop > end:
-                    break
-                payload = mask(data[start + 4 : stop], data[start : start + 4])
-            else:
-                stop = start + length
-                if stop > end:
-                    break
-                payload = data[start:stop]
-            if first == _WHOLE_TEXT:
-                try:
-                    text = payload.decode()
-                except UnicodeDecodeError:
-                    break  # wsproto reports where, and how
-                deliver(text)
-            else:
-                deliver(payload)
-            pos = stop
-        if pos == 0:
-            return data
-        return memoryview(data)[pos:]
+        pos = parse_whole(data, not self.client, limit, messages)
+        if pos == len(data):
+            return b""
+        return memoryview(data)[pos:] if pos else data
 
     def send_data(self, payload: object = b"", fin: bool = True) -> bytearray:
         # wsproto's send_data, with fewer steps.

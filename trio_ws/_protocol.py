@@ -230,7 +230,7 @@ class Protocol:
             return  # after a close frame or a failure, input is ignored (7.1.1)
         frames = self._frames
         if self._whole_limit is not None:
-            data = frames.receive_whole(data, self._whole_limit, self._messages.append)
+            data = frames.receive_whole(data, self._whole_limit, self._messages)
             if not data:
                 return
         frames.receive_bytes(data)  # type: ignore[arg-type]

@@ -1,3 +1,6 @@
 from typing_extensions import Buffer
 
 def apply_mask(data: Buffer, key: Buffer, /) -> bytes: ...
+def parse_whole(
+    data: bytes, masked: bool, limit: int, messages: list[str | bytes], /
+) -> int: ...
