@@ -12,7 +12,7 @@ import dataclasses
 import email.utils
 import http
 from collections.abc import Iterable, Iterator, Mapping, MutableMapping
-from typing import TypeAlias, final
+from typing import Final, TypeAlias, final
 
 __all__ = [
     "Headers",
@@ -78,37 +78,59 @@ class Headers(MutableMapping[str, str]):
         TypeError: If more than one positional argument is given.
     """
 
-    __slots__ = ("_dict", "_list")
+    # Three parallel lists, one entry per (name, value) pair in arrival
+    # order: the lower-cased name (for lookups), the name as given, and the
+    # value. Requests and responses have a handful of headers: scanning such
+    # lists is about as fast as a dict lookup, and they take a fraction of
+    # the memory of a dict of lists, which every open connection would keep
+    # twice (its request and response). Lower-cased names are shared between
+    # instances (see _lower).
+    __slots__ = ("_keys", "_names", "_values")
 
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        # Values by lower-cased name, and every pair in arrival order.
-        self._dict: dict[str, list[str]] = {}
-        self._list: list[tuple[str, str]] = []
-        self.update(*args, **kwargs)
+        self._keys: list[str] = []
+        self._names: list[str] = []
+        self._values: list[str] = []
+        if args or kwargs:
+            self.update(*args, **kwargs)
+
+    @classmethod
+    def _from_lists(
+        cls, keys: list[str], names: list[str], values: list[str]
+    ) -> Headers:
+        """Adopt three parallel lists, ``keys`` already lower-cased (no copy)."""
+        headers = cls.__new__(cls)
+        headers._keys, headers._names, headers._values = keys, names, values
+        return headers
 
     def __str__(self) -> str:
         """The headers as they look on the wire, blank line included."""
-        lines = [f"{name}: {value}\r\n" for name, value in self._list]
+        lines = [
+            f"{name}: {value}\r\n"
+            for name, value in zip(self._names, self._values, strict=True)
+        ]
         return "".join(lines) + "\r\n"
 
     def __repr__(self) -> str:
-        return f"Headers({self._list!r})"
+        return f"Headers({list(zip(self._names, self._values, strict=True))!r})"
 
     def copy(self) -> Headers:
         """Return an independent copy of these headers."""
-        return Headers(self._list)
+        return Headers._from_lists(
+            self._keys.copy(), self._names.copy(), self._values.copy()
+        )
 
     # copy.copy() would share the internal lists with the original.
     __copy__ = copy
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._dict
+        return isinstance(name, str) and name.lower() in self._keys
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._dict)
+        return iter(dict.fromkeys(self._keys))
 
     def __len__(self) -> int:
-        return len(self._dict)
+        return len(set(self._keys))
 
     def __getitem__(self, name: str) -> str:
         """Return the only value of the header ``name``.
@@ -117,19 +139,19 @@ class Headers(MutableMapping[str, str]):
             KeyError: If the header is absent.
             MultipleValuesError: If the header has several values.
         """
-        try:
-            values = self._dict[name.lower()]
-        except KeyError:
+        values = self.get_all(name)
+        if not values:
             # Report the name as looked up, not lower-cased.
-            raise KeyError(name) from None
+            raise KeyError(name)
         if len(values) > 1:
             raise MultipleValuesError(name)
         return values[0]
 
     def __setitem__(self, name: str, value: str) -> None:
         """Add a value to the header ``name``, after any existing ones."""
-        self._dict.setdefault(name.lower(), []).append(value)
-        self._list.append((name, value))
+        self._keys.append(_lower(name))
+        self._names.append(name)
+        self._values.append(value)
 
     def __delitem__(self, name: str) -> None:
         """Remove every value of the header ``name``.
@@ -137,23 +159,33 @@ class Headers(MutableMapping[str, str]):
         Raises:
             KeyError: If the header is absent.
         """
-        lower = name.lower()
-        if lower not in self._dict:
+        key = name.lower()
+        keys = self._keys
+        if key not in keys:
             raise KeyError(name)
-        del self._dict[lower]
-        self._list = [pair for pair in self._list if pair[0].lower() != lower]
+        kept = [i for i, k in enumerate(keys) if k != key]
+        self._keys = [keys[i] for i in kept]
+        self._names = [self._names[i] for i in kept]
+        self._values = [self._values[i] for i in kept]
+
+    def _by_name(self) -> dict[str, list[str]]:
+        by_name: dict[str, list[str]] = {}
+        for key, value in zip(self._keys, self._values, strict=True):
+            by_name.setdefault(key, []).append(value)
+        return by_name
 
     def __eq__(self, other: object) -> bool:
         # The same values, in the same order, for each name; the case of the
         # names and the interleaving of different names don't matter.
         if not isinstance(other, Headers):
             return NotImplemented
-        return self._dict == other._dict
+        return self._by_name() == other._by_name()
 
     def clear(self) -> None:
         """Remove every header."""
-        self._dict = {}
-        self._list = []
+        self._keys = []
+        self._names = []
+        self._values = []
 
     # The signature differs from MutableMapping.update's overloads: it also
     # takes Headers, whose repeated values a plain mapping can't express.
@@ -191,11 +223,42 @@ class Headers(MutableMapping[str, str]):
         Returns:
             A new list, empty if the header is absent.
         """
-        return list(self._dict.get(name.lower(), ()))
+        key = name.lower()
+        keys = self._keys
+        # List scans in C; most headers appear once or not at all.
+        if key not in keys:
+            return []
+        first = keys.index(key)
+        if keys.count(key) == 1:
+            return [self._values[first]]
+        values = self._values
+        return [values[i] for i in range(first, len(keys)) if keys[i] == key]
 
     def raw_items(self) -> Iterator[tuple[str, str]]:
         """Iterate over every ``(name, value)`` pair, names as given, in order."""
-        return iter(list(self._list))
+        return iter(list(zip(self._names, self._values, strict=True)))
+
+
+#: Lower-cased header names by name, so that every Headers shares one string
+#: per name. Bounded, as names may come from the network: past the bound,
+#: names are lower-cased without being remembered.
+_LOWER: dict[str, str] = {}
+_LOWER_MAX: Final = 512
+
+
+def _lower(name: str) -> str:
+    """``name.lower()``, the same string object for equal names when possible."""
+    try:
+        return _LOWER[name]
+    except KeyError:
+        pass
+    except TypeError:
+        # Not hashable: let str.lower report the wrong type.
+        return name.lower()
+    lower = name.lower()
+    if len(_LOWER) < _LOWER_MAX and type(name) is str:
+        _LOWER[name] = _LOWER.setdefault(lower, lower)
+    return lower
 
 
 #: What trio_ws accepts wherever headers are expected: :class:`Headers`, a
