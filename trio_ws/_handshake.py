@@ -38,13 +38,15 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Final, final
 
 from ._exceptions import InvalidHandshake
-from ._http import Headers
+from ._http import Headers, _lower
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from ._extensions import DeflateParams
 
 __all__ = [
@@ -146,11 +148,182 @@ def _to_h11_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
         ) from exc
 
 
-def _from_h11_headers(raw_items: list[tuple[bytes, bytes]]) -> Headers:
+#: Header names as received, decoded once: (lower-cased, as given) by their
+#: bytes, so that the requests of every connection share these strings.
+#: Bounded, as names come from the network; past the bound, names are decoded
+#: each time.
+_WIRE_NAMES: dict[bytes, tuple[str, str]] = {}
+_WIRE_NAMES_MAX: Final = 512
+
+
+def _from_h11_headers(raw_items: Iterable[tuple[bytes, bytes]]) -> Headers:
     """Decode headers from h11; Latin-1 maps every byte, so nothing is lost."""
-    return Headers(
-        (name.decode("ascii"), value.decode("latin-1")) for name, value in raw_items
-    )
+    keys: list[str] = []
+    names: list[str] = []
+    values: list[str] = []
+    for raw_name, raw_value in raw_items:
+        try:
+            key, name = _WIRE_NAMES[raw_name]
+        except KeyError:
+            name = raw_name.decode("ascii")
+            key = _lower(name)
+            if len(_WIRE_NAMES) < _WIRE_NAMES_MAX:
+                _WIRE_NAMES[raw_name] = (key, name)
+        keys.append(key)
+        names.append(name)
+        values.append(raw_value.decode("latin-1"))
+    return Headers._from_lists(keys, names, values)
+
+
+# The common case without h11. Most handshakes are a few well-formed lines
+# that arrive in one read, and h11's general machinery costs more than the
+# rest of the handshake put together. These helpers parse and write such
+# heads directly and decline (return None) anything else, which then goes
+# through h11 as before: a head is taken here only if h11 would take it
+# without error and make the same event of it, so behaviour (results, errors,
+# their texts) is h11's in every case. The grammar is h11's (h11/_abnf.py),
+# matched the way h11 matches it (fullmatch, line by line).
+
+_H11_TOKEN = rb"[-!#$%&'*+.^_`|~0-9a-zA-Z]+"
+_H11_FIELD_VCHAR = rb"[^\x00\s]"
+_H11_FIELD_VALUE = (
+    rb"(?:" + _H11_FIELD_VCHAR + rb"+(?:[ \t]+" + _H11_FIELD_VCHAR + rb"+)*)?"
+)
+_FIELD_NAME_RE = re.compile(_H11_TOKEN)
+_FIELD_VALUE_RE = re.compile(_H11_FIELD_VALUE)
+_HEADER_LINE_RE = re.compile(
+    rb"(" + _H11_TOKEN + rb"):[ \t]*(" + _H11_FIELD_VALUE + rb")[ \t]*"
+)
+# Only GET in HTTP/1.1 and 101 responses in HTTP/1.1 are taken here.
+_GET_LINE_RE = re.compile(rb"GET ([\x21-\x7e]+) HTTP/1\.1")
+_STATUS_101_RE = re.compile(
+    rb"HTTP/1\.1 101(?: ((?:[ \t]|" + _H11_FIELD_VCHAR + rb")*))?"
+)
+_TARGET_RE = re.compile(rb"[\x21-\x7e]+")
+# Headers that h11 interprets (framing) or orders (Host) when it writes.
+_FRAMING = (b"content-length", b"transfer-encoding")
+
+
+def _split_head(data: bytes, max_size: int) -> tuple[bytes, list[bytes], int] | None:
+    """Split a head that ``data`` holds whole: start line, header lines, size.
+
+    ``None`` if the head is incomplete or larger than ``max_size``. h11 also
+    ends a head at LF LF or LF CR LF, and takes LF alone as a line end: the
+    lines split here then hold an LF, which no pattern above matches.
+    """
+    end = data.find(b"\r\n\r\n")
+    if end < 0 or end + 4 > max_size:
+        return None
+    lines = data[:end].split(b"\r\n")
+    return lines[0], lines[1:], end + 4
+
+
+def _parse_header_lines(
+    lines: list[bytes],
+) -> tuple[list[tuple[bytes, bytes]], int, bool] | None:
+    """Headers as h11 parses them, the number of Host headers, and whether
+    there's a non-empty Upgrade; ``None`` for a line h11 would fold or
+    refuse, or a framing header.
+    """
+    items: list[tuple[bytes, bytes]] = []
+    hosts = 0
+    upgrade = False
+    for line in lines:
+        match = _HEADER_LINE_RE.fullmatch(line)
+        if match is None:
+            return None
+        name, value = match.groups()
+        lower = name.lower()
+        if lower in _FRAMING:
+            return None
+        if lower == b"host":
+            hosts += 1
+        elif lower == b"upgrade" and value.strip(b", \t"):
+            upgrade = True
+        items.append((name, value))
+    return items, hosts, upgrade
+
+
+def _parse_request(
+    data: bytes, max_size: int
+) -> tuple[bytes, list[tuple[bytes, bytes]], int, bool] | None:
+    """A GET request head, complete in ``data``, that h11 would accept.
+
+    Returns:
+        The target, the headers, the size of the head and whether it has a
+        non-empty ``Upgrade`` header (h11 then allows a 101), or ``None``.
+    """
+    split = _split_head(data, max_size)
+    if split is None:
+        return None
+    start, lines, size = split
+    match = _GET_LINE_RE.fullmatch(start)
+    if match is None:
+        return None
+    parsed = _parse_header_lines(lines)
+    # h11 requires exactly one Host header in HTTP/1.1.
+    if parsed is None or parsed[1] != 1:
+        return None
+    return match.group(1), parsed[0], size, parsed[2]
+
+
+def _parse_101(
+    data: bytes, max_size: int
+) -> tuple[bytes, list[tuple[bytes, bytes]], int] | None:
+    """A 101 response head, complete in ``data``, that h11 would accept.
+
+    Returns:
+        The reason phrase, the headers and the size of the head, or ``None``.
+    """
+    split = _split_head(data, max_size)
+    if split is None:
+        return None
+    start, lines, size = split
+    match = _STATUS_101_RE.fullmatch(start)
+    if match is None:
+        return None
+    parsed = _parse_header_lines(lines)
+    if parsed is None:
+        return None
+    return match.group(1) or b"", parsed[0], size
+
+
+def _write_head(start: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The head h11 would write: ``start`` line, then ``headers``.
+
+    ``None`` if h11 would refuse a header, or treat it specially: framing
+    headers, and Host, which h11 writes first.
+    """
+    parts = [start, b"\r\n"]
+    for name, value in headers:
+        if (
+            _FIELD_NAME_RE.fullmatch(name) is None
+            or _FIELD_VALUE_RE.fullmatch(value) is None
+        ):
+            return None
+        lower = name.lower()
+        if lower in _FRAMING or lower == b"host":
+            return None
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def _write_request(
+    target: bytes, host: tuple[bytes, bytes], headers: list[tuple[bytes, bytes]]
+) -> bytes | None:
+    """The GET request h11 would write: Host first, then ``headers``.
+
+    ``None`` if h11 would refuse or change it (see :func:`_write_head`).
+    """
+    name, value = host
+    if (
+        _TARGET_RE.fullmatch(target) is None
+        or name.lower() != b"host"
+        or _FIELD_VALUE_RE.fullmatch(value) is None
+    ):
+        return None
+    return _write_head(b"GET %s HTTP/1.1\r\n%s: %s" % (target, name, value), headers)
 
 
 def _check_compression(compression: str | None) -> None:

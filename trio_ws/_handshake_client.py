@@ -37,8 +37,10 @@ from ._handshake import (
     _from_h11_headers,
     _has_token,
     _header_value,
+    _parse_101,
     _split_list,
     _to_h11_headers,
+    _write_request,
 )
 from ._handshake_deflate import _DEFLATE_OFFER, _accepted_deflate
 from ._http import Headers, Request, Response
@@ -121,23 +123,40 @@ class ClientHandshake:
         #: The response, once :meth:`receive_data` returned ``True``.
         self.response: Response | None = None
 
-        self._conn = h11.Connection(
-            h11.CLIENT, max_incomplete_event_size=max_response_size
-        )
-        try:
-            event = h11.Request(
-                method="GET", target=uri.path, headers=_to_h11_headers(headers)
-            )
-            self._outgoing = self._conn.send(event) + self._conn.send(
-                h11.EndOfMessage()
-            )
-        except h11.LocalProtocolError as exc:
-            raise ValueError(f"invalid request: {exc}") from exc
+        self._target = uri.path.encode("ascii")
+        self._h11_headers = _to_h11_headers(headers)
+        # Host is the first header (see above).
+        data = _write_request(self._target, self._h11_headers[0], self._h11_headers[1:])
+        # h11 is made on first use (_h11), if the request or the response
+        # needs it.
+        self._conn: h11.Connection | None = None
+        self._outgoing = self._h11_request() if data is None else data
         self._received = 0
         self._consumed = 0
         self._head: h11.Response | None = None
         self._body = bytearray()
         self._trailing_data = b""
+
+    def _h11_request(self) -> bytes:
+        """Make the h11 connection and send the request through it."""
+        self._conn = h11.Connection(
+            h11.CLIENT, max_incomplete_event_size=self._max_size
+        )
+        try:
+            event = h11.Request(
+                method="GET", target=self._target, headers=self._h11_headers
+            )
+            return self._conn.send(event) + self._conn.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise ValueError(f"invalid request: {exc}") from exc
+
+    def _h11(self) -> h11.Connection:
+        """The h11 connection, the request sent through it."""
+        if self._conn is None:
+            # _write_request took the request: h11 takes it the same way.
+            self._h11_request()
+        assert self._conn is not None
+        return self._conn
 
     def data_to_send(self) -> bytes:
         """Return the bytes to write: the request, the first time only.
@@ -169,10 +188,25 @@ class ClientHandshake:
             if self.response.status_code == 101:
                 self._trailing_data += data
             return True
+        if data and self._received == 0 and self._take_101(bytes(data)):
+            return True
         if data:
-            self._conn.receive_data(bytes(data))
+            self._h11().receive_data(bytes(data))
             self._received += len(data)
         return self._process()
+
+    def _take_101(self, data: bytes) -> bool:
+        """Take a 101 that h11 needn't parse (see ``_parse_101``)."""
+        parsed = _parse_101(data, self._max_size)
+        if parsed is None:
+            return False
+        reason, items, size = parsed
+        self._received = len(data)
+        self._trailing_data = data[size:]
+        self.response = Response(
+            101, reason.decode("latin-1"), _from_h11_headers(items)
+        )
+        return True
 
     def receive_eof(self) -> None:
         """Tell the handshake that the server closed the connection.
@@ -185,7 +219,7 @@ class ClientHandshake:
         """
         if self.response is not None:
             return
-        self._conn.receive_data(b"")
+        self._h11().receive_data(b"")
         try:
             self._process()
         except InvalidHandshake as exc:
@@ -194,9 +228,10 @@ class ClientHandshake:
             self._complete()
 
     def _process(self) -> bool:
+        conn = self._h11()
         while True:
             try:
-                event = self._conn.next_event()
+                event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 if exc.error_status_hint == 431:
                     raise self._too_large() from exc
@@ -208,7 +243,7 @@ class ClientHandshake:
                 # Other 1xx responses, such as 100 Continue, announce the
                 # final one; RFC 9110 section 15.2 asks clients to skip them.
                 if event.status_code == 101:
-                    self._trailing_data = self._conn.trailing_data[0]
+                    self._trailing_data = conn.trailing_data[0]
                     self.response = Response(
                         101,
                         event.reason.decode("latin-1"),
@@ -239,7 +274,7 @@ class ClientHandshake:
     def _check_head_size(self) -> None:
         # h11 only bounds heads that are still incomplete; one that arrived
         # in a single read is measured by what h11 consumed to parse it.
-        consumed = self._received - len(self._conn.trailing_data[0])
+        consumed = self._received - len(self._h11().trailing_data[0])
         size, self._consumed = consumed - self._consumed, consumed
         if size > self._max_size:
             raise self._too_large()

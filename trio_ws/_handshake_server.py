@@ -34,8 +34,10 @@ from ._handshake import (
     _from_h11_headers,
     _has_token,
     _header_value,
+    _parse_request,
     _split_list,
     _to_h11_headers,
+    _write_head,
 )
 from ._handshake_deflate import _accept_deflate
 from ._http import Headers, Request, Response, plain_response
@@ -66,14 +68,40 @@ class ServerHandshake:
     """
 
     def __init__(self, *, max_request_size: int = 16 * 1024) -> None:
-        self._conn = h11.Connection(
-            h11.SERVER, max_incomplete_event_size=max_request_size
-        )
+        # Made on first use (_h11): a request taken by _parse_request, with
+        # its 101, needs no h11 at all.
+        self._conn: h11.Connection | None = None
         self._max_size = max_request_size
         self._received = 0
         self._request: Request | None = None
+        # What went around h11 (see _h11): the request head taken by
+        # _parse_request, and whether it allows a 101 (h11's rule: it has a
+        # non-empty Upgrade header); the 101 written by data_for_response.
+        self._head = b""
+        self._upgrade = False
+        self._sent: tuple[bytes, list[tuple[bytes, bytes]]] | None = None
         #: Bytes received after the request head, once it is complete.
         self.trailing_data = b""
+
+    def _h11(self) -> h11.Connection:
+        """The h11 connection, in the state the exchange so far left it in."""
+        if self._conn is None:
+            conn = self._conn = h11.Connection(
+                h11.SERVER, max_incomplete_event_size=self._max_size
+            )
+            if self._head:
+                # Replay what _parse_request took: h11 takes it the same way.
+                conn.receive_data(self._head)
+                conn.next_event()  # the Request
+                conn.next_event()  # its EndOfMessage
+            if self._sent is not None:
+                reason, headers = self._sent
+                conn.send(
+                    h11.InformationalResponse(
+                        status_code=101, reason=reason, headers=headers
+                    )
+                )
+        return self._conn
 
     def receive_data(self, data: bytes | bytearray) -> Request | None:
         """Feed bytes read from the client.
@@ -99,12 +127,17 @@ class ServerHandshake:
         if self._request is not None:
             self.trailing_data += data
             return None
+        if data and self._conn is None:
+            request = self._take_request(bytes(data))
+            if request is not None:
+                return request
+        conn = self._h11()
         if data:
-            self._conn.receive_data(bytes(data))
+            conn.receive_data(bytes(data))
             self._received += len(data)
         while True:
             try:
-                event = self._conn.next_event()
+                event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 if exc.error_status_hint == 431:
                     raise self._too_large() from exc
@@ -119,8 +152,27 @@ class ServerHandshake:
             # Bodies are refused, so the request ends right after its head.
             assert isinstance(event, h11.EndOfMessage), event
             assert self._request is not None
-            self.trailing_data = self._conn.trailing_data[0]
+            self.trailing_data = conn.trailing_data[0]
             return self._request
+
+    def _take_request(self, data: bytes) -> Request | None:
+        """The request, if ``data`` is one that h11 needn't parse (see
+        ``_parse_request``) and that passes ``_check_request``'s checks; else
+        ``None``, and h11 takes ``data``.
+        """
+        parsed = _parse_request(data, self._max_size)
+        if parsed is None:
+            return None
+        target, items, size, upgrade = parsed
+        path = _resource_name(target.decode("ascii"))
+        if path is None:
+            return None
+        self._received = len(data)
+        self._head = data[:size]
+        self._upgrade = upgrade
+        self.trailing_data = data[size:]
+        self._request = Request(path, _from_h11_headers(items))
+        return self._request
 
     def _too_large(self) -> InvalidRequest:
         return InvalidRequest(431, f"request head exceeds {self._max_size} bytes")
@@ -128,7 +180,7 @@ class ServerHandshake:
     def _check_request(self, event: h11.Request) -> Request:
         # h11 only bounds heads that are still incomplete; one that arrived
         # in a single read is measured by what h11 consumed to parse it.
-        if self._received - len(self._conn.trailing_data[0]) > self._max_size:
+        if self._received - len(self._h11().trailing_data[0]) > self._max_size:
             raise self._too_large()
         # RFC 6455 section 4.1: "The method of the request MUST be GET, and
         # the HTTP version MUST be at least 1.1."
@@ -337,12 +389,24 @@ class ServerHandshake:
         """
         headers = _to_h11_headers(response.headers)
         reason = response.reason_phrase.encode("latin-1")
+        if (
+            type(response.status_code) is int
+            and response.status_code == 101
+            and self._conn is None
+            and self._upgrade
+        ):
+            data = _write_head(b"HTTP/1.1 101 " + reason, headers)
+            if data is not None:
+                # h11 must see it, should it have to write anything else.
+                self._sent = (reason, headers)
+                return data
+        conn = self._h11()
         try:
             if response.status_code < 200:
                 event = h11.InformationalResponse(
                     status_code=response.status_code, reason=reason, headers=headers
                 )
-                return self._conn.send(event)
+                return conn.send(event)
             names = {name.lower() for name, _ in headers}
             # h11 would pick chunked encoding for a body of unknown length.
             framed = {b"content-length", b"transfer-encoding"} & names
@@ -350,14 +414,14 @@ class ServerHandshake:
                 headers.append((b"Content-Length", str(len(response.body)).encode()))
             if b"connection" not in names:
                 headers.append((b"Connection", b"close"))
-            data = self._conn.send(
+            data = conn.send(
                 h11.Response(
                     status_code=response.status_code, reason=reason, headers=headers
                 )
             )
             if response.body:
-                data += self._conn.send(h11.Data(data=response.body))
-            return data + self._conn.send(h11.EndOfMessage())
+                data += conn.send(h11.Data(data=response.body))
+            return data + conn.send(h11.EndOfMessage())
         except h11.LocalProtocolError as exc:
             raise ValueError(f"invalid response: {exc}") from exc
 
