@@ -17,6 +17,8 @@ import h11
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import trio_ws._handshake
+import trio_ws._http
 from trio_ws import Response
 from trio_ws._handshake import _write_request
 from trio_ws._handshake_client import ClientHandshake
@@ -344,3 +346,36 @@ def test_client_same_both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> 
     whole = run_client([data], monkeypatch)
     by_h11 = run_client([data[:1], data[1:]], monkeypatch)
     assert whole == by_h11
+
+
+# --- Memory: what requests from alike clients share -----------------------------
+
+
+def test_requests_share_names_and_common_values() -> None:
+    first = ServerHandshake().receive_data(REQUEST)
+    second = ServerHandshake().receive_data(REQUEST)
+    assert first is not None
+    assert second is not None
+    for (name1, value1), (name2, value2) in zip(
+        first.headers.raw_items(), second.headers.raw_items(), strict=True
+    ):
+        assert name1 is name2
+        # A key is unique to its connection: not worth keeping.
+        assert (value1 is value2) == (name1 != "Sec-WebSocket-Key")
+
+
+def test_shared_strings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trio_ws._handshake, "_WIRE_NAMES", {})
+    monkeypatch.setattr(trio_ws._handshake, "_WIRE_VALUES", {})
+    monkeypatch.setattr(trio_ws._http, "_LOWER", {})
+    for i in range(600):
+        request = REQUEST.replace(b"websocket", b"w%d" % i).replace(
+            b"\r\n\r\n", b"\r\nX-%d: 1\r\n\r\n" % i
+        )
+        parsed = ServerHandshake().receive_data(request)
+        assert parsed is not None
+        assert parsed.headers[f"x-{i}"] == "1"
+        assert parsed.headers["Upgrade"] == f"w{i}"
+    assert len(trio_ws._handshake._WIRE_NAMES) == 512
+    assert len(trio_ws._handshake._WIRE_VALUES) == 512
+    assert len(trio_ws._http._LOWER) <= 512 + 1

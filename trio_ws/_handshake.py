@@ -154,6 +154,24 @@ def _to_h11_headers(headers: Headers) -> list[tuple[bytes, bytes]]:
 #: each time.
 _WIRE_NAMES: dict[bytes, tuple[str, str]] = {}
 _WIRE_NAMES_MAX: Final = 512
+#: Likewise for the values of the headers that most clients (or servers)
+#: send alike on every connection; a key, a date or a cookie would only
+#: fill the cache.
+_WIRE_VALUES: dict[bytes, str] = {}
+_WIRE_VALUES_MAX: Final = 512
+_SHARED_VALUES: Final = frozenset(
+    {
+        "host",
+        "upgrade",
+        "connection",
+        "origin",
+        "user-agent",
+        "server",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+        "sec-websocket-protocol",
+    }
+)
 
 
 def _from_h11_headers(raw_items: Iterable[tuple[bytes, bytes]]) -> Headers:
@@ -169,9 +187,18 @@ def _from_h11_headers(raw_items: Iterable[tuple[bytes, bytes]]) -> Headers:
             key = _lower(name)
             if len(_WIRE_NAMES) < _WIRE_NAMES_MAX:
                 _WIRE_NAMES[raw_name] = (key, name)
+        if key in _SHARED_VALUES:
+            try:
+                value = _WIRE_VALUES[raw_value]
+            except KeyError:
+                value = raw_value.decode("latin-1")
+                if len(_WIRE_VALUES) < _WIRE_VALUES_MAX:
+                    _WIRE_VALUES[raw_value] = value
+        else:
+            value = raw_value.decode("latin-1")
         keys.append(key)
         names.append(name)
-        values.append(raw_value.decode("latin-1"))
+        values.append(value)
     return Headers._from_lists(keys, names, values)
 
 
