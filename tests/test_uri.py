@@ -245,3 +245,16 @@ def test_any_text(text: str) -> None:
     assert 0 < wsuri.port < 65536
     assert wsuri.host
     assert parse_uri(str(wsuri)) == dataclasses.replace(wsuri, user_info=None)
+
+
+def test_valid_uris_are_parsed_once_unless_they_carry_credentials() -> None:
+    assert parse_uri("ws://example.com/a") is parse_uri("ws://example.com/a")
+    # Credentials aren't kept beyond the caller's own string.
+    with_credentials = "ws://user:pass@example.com/a"
+    first = parse_uri(with_credentials)
+    assert first == parse_uri(with_credentials)
+    assert first is not parse_uri(with_credentials)
+    # Errors are raised every time.
+    for _ in range(2):
+        with pytest.raises(InvalidURI, match="scheme isn't ws or wss"):
+            parse_uri("http://example.com/")

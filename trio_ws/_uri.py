@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import ipaddress
 import re
 import urllib.parse
@@ -99,6 +100,11 @@ class WebSocketURI:
 def parse_uri(uri: str) -> WebSocketURI:
     """Parse and validate a WebSocket URI.
 
+    The result is immutable, so the last few valid URIs are remembered: a
+    client connecting again and again parses its URI once. URIs with user
+    info aren't, so that credentials stay in memory no longer than the
+    caller keeps them.
+
     Args:
         uri: A ``ws://`` or ``wss://`` URI (or IRI: non-ASCII host names and
             paths are accepted and converted).
@@ -110,6 +116,13 @@ def parse_uri(uri: str) -> WebSocketURI:
         InvalidURI: If ``uri`` isn't a valid WebSocket URI: another scheme, no
             host, a fragment, a bad port, a user name without a password...
     """
+    if type(uri) is str and "@" not in uri:
+        return _parse_cached(uri)
+    return _parse(uri)
+
+
+def _parse(uri: str) -> WebSocketURI:
+    """:func:`parse_uri`, every time."""
     if _CONTROL_RE.search(uri):
         raise InvalidURI(uri, "control characters aren't allowed")
     try:
@@ -161,6 +174,10 @@ def parse_uri(uri: str) -> WebSocketURI:
         )
 
     return WebSocketURI(secure, hostname, port, path, user_info)
+
+
+#: :func:`_parse`, for the last few URIs (errors aren't remembered).
+_parse_cached = functools.lru_cache(maxsize=32)(_parse)
 
 
 def _ip_literal(uri: str, host_port: str) -> str:
