@@ -27,8 +27,10 @@ from trio_ws._extensions import DeflateParams, FrameFilter, PerMessageDeflate
 from trio_ws._frames import (
     FastFrameProtocol,
     _Masker,
+    build_frame,
     mask,
     parse_whole,
+    py_build_frame,
     py_mask,
     py_parse_whole,
 )
@@ -74,6 +76,15 @@ def masking_with(masker: Callable[[bytes, bytes], bytes]) -> Iterator[None]:
 def masker(request: pytest.FixtureRequest) -> Iterator[None]:
     with masking_with(request.param):
         yield
+
+
+#: The pure-Python frame builder, and the C one when built.
+BUILDERS = [py_build_frame] + ([] if build_frame is py_build_frame else [build_frame])
+
+
+@pytest.fixture(params=BUILDERS, ids=lambda b: b.__name__)
+def builder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_frames, "build_frame", request.param)
 
 
 #: The pure-Python whole-frame parser, and the C one when built.
@@ -206,7 +217,7 @@ def fixed_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_frames, "_KEYS", [])
 
 
-@pytest.mark.usefixtures("fixed_key", "masker")
+@pytest.mark.usefixtures("fixed_key", "masker", "builder")
 @pytest.mark.parametrize("client", [False, True])
 @pytest.mark.parametrize("extensions", [list, _size_limit, _deflate, _trio_deflate])
 def test_serialisation_matches_wsproto(
@@ -227,7 +238,7 @@ def test_serialisation_matches_wsproto(
     assert ours.close() == theirs.close()
 
 
-@pytest.mark.usefixtures("fixed_key", "masker")
+@pytest.mark.usefixtures("fixed_key", "masker", "builder")
 def test_serialisation_fast_path_bytes() -> None:
     ours = FastFrameProtocol(True, _size_limit())
     assert bytes(ours.send_data(b"Hello")) == frame(OP_BINARY, b"Hello", mask=MASK)
@@ -262,6 +273,59 @@ def test_fast_serialiser_only_without_outbound_transforms(
     ours.send_data(b"data")
     ours.ping(b"p")
     assert calls == ([] if fast else [Opcode.BINARY, Opcode.PING])
+
+
+@settings(max_examples=200)
+@given(
+    first=st.integers(0, 255),
+    size=st.one_of(
+        st.sampled_from([0, 1, 4, 125, 126, 127, 65535, 65536]), st.integers(0, 300)
+    ),
+    key=st.one_of(st.none(), st.binary(min_size=4, max_size=4)),
+    kind=st.sampled_from([bytes, bytearray, memoryview]),
+)
+def test_frame_builders_agree(
+    first: int, size: int, key: bytes | None, kind: Callable[[bytes], object]
+) -> None:
+    payload = bytes(i * 13 & 0xFF for i in range(size))
+    fin, rsv, opcode = bool(first & 0x80), (first >> 4) & 7, first & 0x0F
+    expected = frame(opcode, payload, fin=fin, rsv=rsv, mask=key)
+    for build in BUILDERS:
+        for masker in MASKS:
+            with masking_with(masker):
+                built = build(first, kind(payload), key)  # type: ignore[arg-type]
+            assert type(built) is bytes
+            assert built == expected
+
+
+def test_frame_builder_is_the_c_one_when_built() -> None:
+    try:
+        from trio_ws import _speedups
+    except ImportError:
+        assert build_frame is py_build_frame
+    else:
+        assert build_frame is _speedups.build_frame
+
+
+def test_speedups_build_frame_arguments() -> None:
+    speedups = pytest.importorskip("trio_ws._speedups")
+    with pytest.raises(TypeError, match="takes exactly 3 arguments"):
+        speedups.build_frame(0x82, b"")
+    with pytest.raises(TypeError):
+        speedups.build_frame("0x82", b"", None)
+    with pytest.raises(ValueError, match="in range"):
+        speedups.build_frame(256, b"", None)
+    with pytest.raises(ValueError, match="in range"):
+        speedups.build_frame(-1, b"", None)
+    with pytest.raises(TypeError):
+        speedups.build_frame(0x81, "text", None)
+    with pytest.raises(TypeError):
+        speedups.build_frame(0x81, b"", 1234)
+    with pytest.raises(ValueError, match="the mask must be 4 bytes long"):
+        speedups.build_frame(0x81, b"", b"abc")
+    assert speedups.build_frame(0x81, b"Hello", MASK) == frame(
+        OP_TEXT, b"Hello", mask=MASK
+    )
 
 
 def test_serialisation_errors_match_wsproto() -> None:

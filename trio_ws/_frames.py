@@ -136,6 +136,26 @@ if hasattr(os, "register_at_fork"):  # pragma: no branch - not on Windows
     os.register_at_fork(after_in_child=_forget_keys)
 
 
+def py_build_frame(first: int, payload: Buffer, key: bytes | None) -> bytes:
+    """A frame: its first byte ``first``, ``payload``, masked with ``key`` if any.
+
+    This is the pure-Python version; :func:`build_frame` is the C one from
+    ``trio_ws._speedups`` when that optional module was built, with exactly
+    the same results.
+    """
+    length = len(payload)  # type: ignore[arg-type]
+    mask_bit = 0x80 if key is not None else 0
+    if length <= 125:
+        header = bytes((first, mask_bit | length))
+    elif length <= 0xFFFF:
+        header = _TWO_BYTE_LENGTH.pack(first, mask_bit | 126, length)
+    else:
+        header = _EIGHT_BYTE_LENGTH.pack(first, mask_bit | 127, length)
+    if key is not None:
+        return b"".join((header, key, mask(payload, key)))
+    return b"".join((header, payload))
+
+
 def py_parse_whole(
     data: bytes, masked: bool, limit: int, messages: list[str | bytes]
 ) -> int:
@@ -205,13 +225,15 @@ def py_parse_whole(
 
 #: The mask of the data path: C when the optional module was built.
 mask: Callable[[Buffer, bytes], bytes]
-#: The whole-frame parser: C when the optional module was built.
+#: The whole-frame parser and the frame builder: C when the module was built.
 parse_whole: Callable[[bytes, bool, int, list[str | bytes]], int]
+build_frame: Callable[[int, Buffer, bytes | None], bytes]
 try:
-    from ._speedups import apply_mask as mask, parse_whole
+    from ._speedups import apply_mask as mask, build_frame, parse_whole
 except ImportError:  # installed without a C compiler, or not CPython
     mask = py_mask
     parse_whole = py_parse_whole
+    build_frame = py_build_frame
 
 
 class _Masker:
@@ -387,23 +409,15 @@ class FastFrameProtocol(FrameProtocol):
             payload = bytes(payload)
         if not self._plain:
             return super()._serialize_frame(opcode, payload, fin)
-        first = 0x80 | opcode if fin else int(opcode)
-        length = len(payload)
-        mask_bit = 0x80 if self.client else 0
-        if length <= 125:
-            header = bytes((first, mask_bit | length))
-        elif opcode.iscontrol():
+        if len(payload) > 125 and opcode.iscontrol():
             msg = "payload too long for control frame"
             raise ValueError(msg)
-        elif length <= 0xFFFF:
-            header = _TWO_BYTE_LENGTH.pack(first, mask_bit | 126, length)
-        else:
-            header = _EIGHT_BYTE_LENGTH.pack(first, mask_bit | 127, length)
+        first = 0x80 | opcode if fin else int(opcode)
         if self.client:
             # RFC 6455 5.3: a fresh, unpredictable key for every frame.
             try:
                 key = _KEYS.pop()
             except IndexError:
                 key = _new_keys()
-            return header + key + mask(payload, key)  # type: ignore[return-value]
-        return header + payload  # type: ignore[return-value]
+            return build_frame(first, payload, key)  # type: ignore[return-value]
+        return build_frame(first, payload, None)  # type: ignore[return-value]
