@@ -93,7 +93,7 @@ PARSERS = [py_parse_whole] + ([] if parse_whole is py_parse_whole else [parse_wh
 
 @contextlib.contextmanager
 def parsing_with(
-    parser: Callable[[bytes, bool, int, list[str | bytes]], int],
+    parser: Callable[[bytes, int, bool, int, list[str | bytes]], int],
 ) -> Iterator[None]:
     """Make the protocol parse whole frames with ``parser``."""
     saved = _frames.parse_whole
@@ -621,7 +621,7 @@ def test_whole_frames_parse_as_wsproto_does(
     max_size: int | None,
     deflate: bool,
     cuts: list[int],
-    parser: Callable[[bytes, bool, int, list[str | bytes]], int],
+    parser: Callable[[bytes, int, bool, int, list[str | bytes]], int],
     masker: Callable[[bytes, bytes], bytes],
 ) -> None:
     frames = data.draw(st.lists(_any_frame(masked=not client), min_size=1, max_size=8))
@@ -642,19 +642,21 @@ def test_whole_frame_parsers_agree(
     data: st.DataObject, masked: bool, limit: int, garbage: bytes
 ) -> None:
     frames = data.draw(st.lists(_any_frame(masked=masked), max_size=6))
-    stream = b"".join(frames) + garbage
-    cut = data.draw(st.integers(0, len(stream)))
+    prefix = data.draw(st.sampled_from([b"", b"\x82\x00", b"\x00" * 3]))
+    stream = prefix + b"".join(frames) + garbage
+    cut = data.draw(st.integers(len(prefix), len(stream)))
     results = []
     for parse in PARSERS:
         for chunk in (stream, stream[:cut]):
             messages: list[str | bytes] = []
-            results.append((parse(chunk, masked, limit, messages), messages))
+            pos = parse(chunk, len(prefix), masked, limit, messages)
+            results.append((pos, messages))
     assert all(result == results[0] for result in results[::2])
     assert all(result == results[1] for result in results[1::2])
     # A cut stream gives the messages wholly before the cut, no more.
     pos, messages = results[0]
     cut_pos, cut_messages = results[1]
-    assert cut_pos <= pos
+    assert len(prefix) <= cut_pos <= pos
     assert cut_messages == messages[: len(cut_messages)]
     assert all(type(m) in (str, bytes) for m in messages)
 
@@ -671,24 +673,32 @@ def test_parse_whole_is_the_c_one_when_built() -> None:
 def test_speedups_parse_whole_arguments() -> None:
     speedups = pytest.importorskip("trio_ws._speedups")
     messages: list[str | bytes] = []
-    with pytest.raises(TypeError, match="takes exactly 4 arguments"):
-        speedups.parse_whole(b"", True, 0)
+    with pytest.raises(TypeError, match="takes exactly 5 arguments"):
+        speedups.parse_whole(b"", 0, True, 0)
     with pytest.raises(TypeError, match="needs bytes"):
-        speedups.parse_whole(bytearray(b"\x82\x00"), False, 1, messages)
-    with pytest.raises(TypeError, match="needs a list"):
-        speedups.parse_whole(b"\x82\x00", False, 1, ())
+        speedups.parse_whole(bytearray(b"\x82\x00"), 0, False, 1, messages)
     with pytest.raises(TypeError):
-        speedups.parse_whole(b"\x82\x00", False, "1", messages)
+        speedups.parse_whole(b"\x82\x00", "0", False, 1, messages)
+    for pos in (-1, 3):
+        with pytest.raises(ValueError, match="position out of range"):
+            speedups.parse_whole(b"\x82\x00", pos, False, 1, messages)
+    with pytest.raises(TypeError, match="needs a list"):
+        speedups.parse_whole(b"\x82\x00", 0, False, 1, ())
+    with pytest.raises(TypeError):
+        speedups.parse_whole(b"\x82\x00", 0, False, "1", messages)
 
     class Falsy:
         def __bool__(self) -> bool:
             raise ZeroDivisionError
 
     with pytest.raises(ZeroDivisionError):
-        speedups.parse_whole(b"\x82\x00", Falsy(), 1, messages)
+        speedups.parse_whole(b"\x82\x00", 0, Falsy(), 1, messages)
     assert messages == []
-    assert speedups.parse_whole(b"\x82\x00\x81\x01a", 0, 1, messages) == 5
+    assert speedups.parse_whole(b"\x82\x00\x81\x01a", 0, 0, 1, messages) == 5
     assert messages == [b"", "a"]
+    assert speedups.parse_whole(b"\x82\x00\x81\x01a", 2, 0, 1, messages) == 5
+    assert speedups.parse_whole(b"\x82\x00", 2, 0, 1, messages) == 2
+    assert messages == [b"", "a", "a"]
 
 
 @pytest.mark.parametrize("client", [False, True])
@@ -828,6 +838,109 @@ def test_frames_in_progress_stay_with_wsproto(monkeypatch: pytest.MonkeyPatch) -
     s.receive_data(frame(OP_TEXT, b"u", mask=MASK))
     assert s.take_messages() == ["u"]
     assert len([f for f in parsed if f]) == 3
+
+
+_DEFLATE_PARAMS = [
+    DeflateParams(),
+    DeflateParams(server_no_context_takeover=True, client_no_context_takeover=True),
+    DeflateParams(server_max_window_bits=9, client_max_window_bits=9),
+]
+
+
+@st.composite
+def _deflate_stream(draw: st.DrawFn, masked: bool, params: DeflateParams) -> bytes:
+    """Frames from a compressing peer: whole, fragmented, uncompressed, pings,
+    text that is not UTF-8, and now and then a corrupted byte."""
+    sender = Protocol(client=masked, extensions=[params], max_size=None)
+    out = []
+    for _ in range(draw(st.integers(1, 6))):
+        kind = draw(
+            st.sampled_from(["text", "binary", "plain", "invalid", "fragments", "ping"])
+        )
+        text = draw(st.text(max_size=200))
+        if kind == "text":
+            sender.send_message(text)
+        elif kind == "binary":
+            sender.send_message(text.encode() * draw(st.integers(0, 40)))
+        elif kind == "plain":
+            sender.send_message(text, compress=False)
+        elif kind == "fragments":
+            cut = draw(st.integers(0, len(text)))
+            sender.send_message(text[:cut], fin=False)
+            sender.send_message(text[cut:])
+        elif kind == "ping":
+            sender.send_ping(b"p")
+        else:  # a binary frame relabelled text: invalid UTF-8 once inflated
+            sender.send_message(b"ok\xff" + text.encode())
+        chunk = bytearray(sender.data_to_send())
+        if kind == "invalid":
+            chunk[0] ^= OP_TEXT ^ OP_BINARY
+        if len(chunk) > 2 and draw(st.integers(0, 9)) == 0:
+            chunk[draw(st.integers(2, len(chunk) - 1))] ^= draw(st.integers(1, 255))
+        out.append(bytes(chunk))
+    return b"".join(out)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.data(),
+    client=st.booleans(),
+    params=st.sampled_from(_DEFLATE_PARAMS),
+    max_size=st.sampled_from([None, 0, 10, 200, 2**20]),
+    cuts=st.lists(st.integers(min_value=0), max_size=6),
+    parser=st.sampled_from(PARSERS),
+)
+def test_whole_compressed_frames_parse_as_wsproto_does(
+    data: st.DataObject,
+    client: bool,
+    params: DeflateParams,
+    max_size: int | None,
+    cuts: list[int],
+    parser: Callable[[bytes, int, bool, int, list[str | bytes]], int],
+) -> None:
+    stream = data.draw(_deflate_stream(masked=not client, params=params))
+    fast, reference = _protocols(client, max_size=max_size, extensions=[params])
+    assert fast._frames.inflater is fast._filter
+    with parsing_with(parser):
+        _feed_both(fast, reference, _split(stream, cuts))
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "reason"),
+    [
+        (b"\xff\xff", 1007, "invalid compressed data: Error -3 while decompressing"),
+        (b"", 1002, "new message before the previous one ended"),
+    ],
+)
+def test_whole_compressed_frame_errors(payload: bytes, code: int, reason: str) -> None:
+    fast, reference = _protocols(False, extensions=[DeflateParams()])
+    ok = frame(OP_TEXT, b"ok", mask=MASK)
+    if payload:
+        bad = frame(OP_BINARY, payload, rsv=4, mask=MASK)
+    else:
+        bad = frame(OP_TEXT, b"", fin=False, mask=MASK) + frame(
+            OP_BINARY, b"\x00", rsv=4, mask=MASK
+        )
+    _feed_both(fast, reference, [ok + bad + ok])
+    assert fast.failed
+    assert fast.close_sent is not None
+    assert fast.close_sent.code == code
+    assert fast.close_sent.reason.startswith(reason)
+
+
+def test_inflated_messages_skip_wsproto(monkeypatch: pytest.MonkeyPatch) -> None:
+    parsed = _spy_on_wsproto(monkeypatch)
+    c = Protocol(client=True, extensions=[DeflateParams()])
+    s = Protocol(client=False, extensions=[DeflateParams()])
+    for i in range(3):
+        c.send_message("hello " * i)
+        c.send_message(b"\x00" * 1000 * i)
+        c.send_message("plain", compress=False)
+    s.receive_data(bytes(c.data_to_send()))
+    assert s.take_messages() == [
+        m for i in range(3) for m in ("hello " * i, b"\x00" * 1000 * i, "plain")
+    ]
+    assert all(f is None for f in parsed)
 
 
 @pytest.mark.parametrize(

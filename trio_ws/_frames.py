@@ -58,6 +58,7 @@ from wsproto.frame_protocol import (
     FrameProtocol,
     Opcode,
     ParseFailed,
+    RsvBits,
     XorMaskerSimple,
 )
 
@@ -65,6 +66,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from typing_extensions import Buffer
+
+    from ._extensions import FrameFilter
 
 __all__ = ["FastFrameDecoder", "FastFrameProtocol", "mask", "py_mask"]
 
@@ -81,6 +84,8 @@ _LENGTH64: Final = struct.Struct("!Q")
 _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONTINUATION: Final = Opcode.CONTINUATION
+
+_RSV1: Final = RsvBits(True, False, False)
 
 #: Masking keys not sent yet: ``os.urandom`` output drawn a block at a time,
 #: one system call per 256 frames rather than one per frame (each call costs
@@ -127,7 +132,7 @@ def _new_keys() -> bytes:
     return block[:4]
 
 
-def _forget_keys() -> None:
+def _forget_keys() -> None:  # pragma: no cover - runs in forked children
     # A forked child must not send the keys its parent is about to send.
     _KEYS.clear()
 
@@ -156,10 +161,45 @@ def py_build_frame(first: int, payload: Buffer, key: bytes | None) -> bytes:
     return b"".join((header, payload))
 
 
+def _frame_at(data: bytes, pos: int, masked: bool) -> tuple[int, int] | None:
+    """Where the payload of the frame at ``pos`` starts and stops.
+
+    ``None`` unless the frame is all there, with the mask bit ``masked`` and
+    its length in the fewest bytes (RFC 6455 5.2). A masked payload follows
+    its 4-byte key.
+    """
+    end = len(data)
+    if end - pos < 2:
+        return None
+    second = data[pos + 1]
+    if bool(second & 0x80) is not masked:
+        return None
+    length = second & 0x7F
+    start = pos + 2
+    if length == 126:
+        if end - start < 2:
+            return None
+        (length,) = _LENGTH16.unpack_from(data, start)
+        if length <= 125:
+            return None
+        start += 2
+    elif length == 127:
+        if end - start < 8:
+            return None
+        (length,) = _LENGTH64.unpack_from(data, start)
+        if length <= 0xFFFF or length >> 63:
+            return None
+        start += 8
+    if masked:
+        start += 4
+    stop = start + length
+    return None if stop > end else (start, stop)
+
+
 def py_parse_whole(
-    data: bytes, masked: bool, limit: int, messages: list[str | bytes]
+    data: bytes, pos: int, masked: bool, limit: int, messages: list[str | bytes]
 ) -> int:
-    """Append the whole one-frame messages at the start of ``data`` to ``messages``.
+    """Append the whole one-frame messages at ``data[pos:]`` to ``messages``.
 
     Each complete frame with FIN set, no reserved bit, opcode text or binary,
     the mask bit ``masked``, a minimal length of at most ``limit``, and (for
@@ -172,45 +212,24 @@ def py_parse_whole(
     ``trio_ws._speedups`` when that optional module was built.
 
     Returns:
-        How many bytes of ``data`` were parsed.
+        Where parsing stopped in ``data``.
     """
-    end = len(data)
-    pos = 0
     append = messages.append
-    mask_bit = 0x80 if masked else 0
+    end = len(data)
     while end - pos >= 2:
         first = data[pos]
-        second = data[pos + 1]
         # 0x81 and 0x82: FIN, no reserved bit, text or binary.
-        if (first != 0x81 and first != 0x82) or second & 0x80 != mask_bit:
+        if first != 0x81 and first != 0x82:
             break
-        length = second & 0x7F
-        start = pos + 2
-        if length == 126:
-            if end - start < 2:
-                break
-            (length,) = _LENGTH16.unpack_from(data, start)
-            if length <= 125:
-                break  # not minimal: an error
-            start += 2
-        elif length == 127:
-            if end - start < 8:
-                break
-            (length,) = _LENGTH64.unpack_from(data, start)
-            if length <= 0xFFFF or length >> 63:
-                break
-            start += 8
-        if length > limit:
+        frame = _frame_at(data, pos, masked)
+        if frame is None:
+            break
+        start, stop = frame
+        if stop - start > limit:
             break
         if masked:
-            stop = start + 4 + length
-            if stop > end:
-                break
-            payload = mask(data[start + 4 : stop], data[start : start + 4])
+            payload = mask(data[start:stop], data[start - 4 : start])
         else:
-            stop = start + length
-            if stop > end:
-                break
             payload = data[start:stop]
         if first == 0x81:
             try:
@@ -226,7 +245,7 @@ def py_parse_whole(
 #: The mask of the data path: C when the optional module was built.
 mask: Callable[[Buffer, bytes], bytes]
 #: The whole-frame parser and the frame builder: C when the module was built.
-parse_whole: Callable[[bytes, bool, int, list[str | bytes]], int]
+parse_whole: Callable[[bytes, int, bool, int, list[str | bytes]], int]
 build_frame: Callable[[int, Buffer, bytes | None], bytes]
 try:
     from ._speedups import apply_mask as mask, build_frame, parse_whole
@@ -346,6 +365,10 @@ class FastFrameProtocol(FrameProtocol):
         # The extensions are fixed for the connection's life: decided once,
         # not per frame.
         self._plain = all(_transparent(extension) for extension in self.extensions)
+        #: The frame filter, when it inflates (permessage-deflate) and is the
+        #: only extension: :meth:`receive_whole` then parses whole compressed
+        #: frames too, with it.
+        self.inflater: FrameFilter | None = None
 
     def receive_whole(
         self, data: Buffer, limit: int, messages: list[str | bytes]
@@ -356,11 +379,16 @@ class FastFrameProtocol(FrameProtocol):
         frames :func:`parse_whole` accepts go to ``messages``, as wsproto
         would have made them: the caller makes sure no extension but
         trio_ws's frame filter is in use, which passes such frames unchanged.
+        With :attr:`inflater` set, so do whole compressed frames.
 
         Returns:
             The rest of ``data``, for :meth:`receive_bytes`: wsproto decides
             about it, in order. Bytes wsproto had buffered between frames (a
             header cut between two reads) are taken first.
+
+        Raises:
+            ParseFailed: A compressed frame is invalid, as wsproto would
+                have found.
         """
         decoder = self._frame_decoder
         if decoder.header is not None or self._message_decoder.opcode is not None:
@@ -371,10 +399,63 @@ class FastFrameProtocol(FrameProtocol):
             del pending[:]
         elif type(data) is not bytes:
             data = bytes(data)
-        pos = parse_whole(data, not self.client, limit, messages)
+        masked = not self.client
+        pos = parse_whole(data, 0, masked, limit, messages)
+        if self.inflater is not None:
+            while pos < len(data):
+                after = self._inflate_whole(data, pos, messages)
+                if after == pos:
+                    break
+                pos = parse_whole(data, after, masked, limit, messages)
         if pos == len(data):
             return b""
         return memoryview(data)[pos:] if pos else data
+
+    def _inflate_whole(self, data: bytes, pos: int, messages: list[str | bytes]) -> int:
+        """Parse the compressed one-frame message at ``pos`` if it is all there.
+
+        The frame filter sees it as wsproto would show it (header, the whole
+        payload, the end) and the text is decoded at once as wsproto does:
+        same calls, same inflater state, same errors.
+
+        Returns:
+            Where the frame stops, or ``pos`` to leave it to wsproto.
+        """
+        first = data[pos]
+        # 0xC1 and 0xC2: FIN, RSV1 (compressed), text or binary.
+        if first != 0xC1 and first != 0xC2:
+            return pos
+        frame = _frame_at(data, pos, not self.client)
+        if frame is None:
+            return pos
+        start, stop = frame
+        payload = data[start:stop]
+        if not self.client:
+            payload = mask(payload, data[start - 4 : start])
+        inflater = self.inflater
+        assert inflater is not None
+        opcode = _TEXT if first == 0xC1 else _BINARY
+        claimed = inflater.frame_inbound_header(self, opcode, _RSV1, stop - start)
+        if isinstance(claimed, CloseReason):  # pragma: no cover - see FrameFilter
+            return pos  # refused on its header: wsproto does it again, and fails
+        inflated = inflater.frame_inbound_payload_data(self, payload)
+        if isinstance(inflated, CloseReason):
+            msg = "error in extension"
+            raise ParseFailed(msg, inflated)
+        tail = inflater.frame_inbound_complete(self, True)
+        if isinstance(tail, CloseReason):
+            msg = "error in extension"
+            raise ParseFailed(msg, tail)
+        if tail:
+            inflated += tail
+        if first == 0xC2:
+            messages.append(inflated)
+            return stop
+        try:
+            messages.append(inflated.decode())
+        except UnicodeDecodeError as exc:
+            raise ParseFailed(str(exc), CloseReason.INVALID_FRAME_PAYLOAD_DATA)  # noqa: B904
+        return stop
 
     def send_data(self, payload: object = b"", fin: bool = True) -> bytearray:
         # wsproto's send_data, with fewer steps.

@@ -172,12 +172,14 @@ class Protocol:
         #: Up to which size whole one-frame messages skip wsproto's parser
         #: (``_frames.FastFrameProtocol.receive_whole``), or ``None``: only
         #: the frame filter may see inbound frames, as it passes these
-        #: unchanged.
+        #: unchanged (and inflates compressed ones the same way).
         self._whole_limit: int | None = None
         if not chain:
             self._whole_limit = 2**63 if max_size is None else max_size
         chain.append(self._filter)
         self._frames = _Frames(client, chain)
+        if self._whole_limit is not None and deflate is not None:
+            self._frames.inflater = self._filter
 
         self.state = State.OPEN
         #: Close frame received from the peer, if any.
@@ -239,12 +241,12 @@ class Protocol:
         if not self._parsing:
             return  # after a close frame or a failure, input is ignored (7.1.1)
         frames = self._frames
-        if self._whole_limit is not None:
-            data = frames.receive_whole(data, self._whole_limit, self._messages)
-            if not data:
-                return
-        frames.receive_bytes(data)  # type: ignore[arg-type]
         try:
+            if self._whole_limit is not None:
+                data = frames.receive_whole(data, self._whole_limit, self._messages)
+                if not data:
+                    return
+            frames.receive_bytes(data)  # type: ignore[arg-type]
             for frame in frames.received_frames():
                 opcode = frame.opcode
                 payload = frame.payload

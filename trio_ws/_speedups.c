@@ -4,9 +4,9 @@
  * apply_mask(data, key) -> bytes XORs data with the 4-byte key repeated
  * (RFC 6455 section 5.3), exactly as trio_ws._frames.py_mask does in pure
  * Python. build_frame(first, payload, key) -> bytes makes a frame in one
- * allocation, exactly as py_build_frame does. parse_whole(data, masked,
- * limit, messages) -> int turns the whole one-frame messages at the start
- * of data into str and bytes, exactly as py_parse_whole does. The package
+ * allocation, exactly as py_build_frame does. parse_whole(data, pos,
+ * masked, limit, messages) -> int turns the whole one-frame messages at
+ * data[pos:] into str and bytes, exactly as py_parse_whole does. The package
  * works without this module (a compiler is optional at install time); with
  * it, masking costs a memory copy instead of several Python-level passes,
  * and a small message is built or parsed without a Python-level step.
@@ -187,25 +187,35 @@ static PyObject *
 parse_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     const unsigned char *data;
-    Py_ssize_t end, pos = 0;
+    Py_ssize_t end, pos;
     int masked, overflow;
     long long limit;
     PyObject *messages;
 
     (void)module;
-    if (nargs != 4) {
-        PyErr_SetString(PyExc_TypeError, "parse_whole() takes exactly 4 arguments");
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "parse_whole() takes exactly 5 arguments");
         return NULL;
     }
     if (!PyBytes_Check(args[0])) {
         PyErr_SetString(PyExc_TypeError, "parse_whole() needs bytes");
         return NULL;
     }
-    masked = PyObject_IsTrue(args[1]);
+    data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    end = PyBytes_GET_SIZE(args[0]);
+    pos = PyLong_AsSsize_t(args[1]);
+    if (pos == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (pos < 0 || pos > end) {
+        PyErr_SetString(PyExc_ValueError, "parse_whole() position out of range");
+        return NULL;
+    }
+    masked = PyObject_IsTrue(args[2]);
     if (masked < 0) {
         return NULL;
     }
-    limit = PyLong_AsLongLongAndOverflow(args[2], &overflow);
+    limit = PyLong_AsLongLongAndOverflow(args[3], &overflow);
     if (limit == -1 && PyErr_Occurred()) {
         return NULL;
     }
@@ -214,13 +224,11 @@ parse_whole(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     } else if (overflow < 0) {
         limit = -1;
     }
-    messages = args[3];
+    messages = args[4];
     if (!PyList_Check(messages)) {
         PyErr_SetString(PyExc_TypeError, "parse_whole() needs a list");
         return NULL;
     }
-    data = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    end = PyBytes_GET_SIZE(args[0]);
 
     while (end - pos >= 2) {
         unsigned char first = data[pos], second = data[pos + 1];
@@ -295,9 +303,9 @@ static PyMethodDef speedups_methods[] = {
      "build_frame(first, payload, key, /)\n--\n\n"
      "A frame: first byte first, then payload, masked with key unless None."},
     {"parse_whole", (PyCFunction)(void (*)(void))parse_whole, METH_FASTCALL,
-     "parse_whole(data, masked, limit, messages, /)\n--\n\n"
-     "Append the whole one-frame messages at the start of data to messages;\n"
-     "return how many bytes were parsed."},
+     "parse_whole(data, pos, masked, limit, messages, /)\n--\n\n"
+     "Append the whole one-frame messages at data[pos:] to messages;\n"
+     "return where parsing stopped."},
     {NULL, NULL, 0, NULL},
 };
 
