@@ -19,6 +19,7 @@ from wsproto.frame_protocol import (
     FrameProtocol,
     Opcode,
     ParseFailed,
+    RsvBits,
     XorMaskerSimple,
 )
 
@@ -253,26 +254,70 @@ def test_serialisation_fast_path_bytes() -> None:
     ("extensions", "fast"),
     [(list, True), (_size_limit, True), (_deflate, False), (_trio_deflate, False)],
 )
-def test_fast_serialiser_only_without_outbound_transforms(
+def test_outbound_hooks_run_only_where_an_extension_rewrites_frames(
     monkeypatch: pytest.MonkeyPatch,
     extensions: Callable[[], list[Extension]],
     fast: bool,
 ) -> None:
-    # wsproto's serialiser runs only where an extension rewrites frames.
-    calls: list[Opcode] = []
-    original = FrameProtocol._serialize_frame
+    hooked: list[Opcode] = []
+    original = FrameFilter.frame_outbound
 
     def spy(
-        self: FrameProtocol, opcode: Opcode, payload: bytes = b"", fin: bool = True
-    ) -> bytearray:
-        calls.append(opcode)
-        return original(self, opcode, payload, fin)
+        self: FrameFilter,
+        proto: FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        hooked.append(opcode)
+        return original(self, proto, opcode, rsv, data, fin)
 
-    monkeypatch.setattr(FrameProtocol, "_serialize_frame", spy)
+    def wsproto_serialiser(*args: object) -> bytearray:
+        raise AssertionError  # trio_ws builds every frame itself
+
+    monkeypatch.setattr(FrameFilter, "frame_outbound", spy)
+    monkeypatch.setattr(FrameProtocol, "_serialize_frame", wsproto_serialiser)
     ours = FastFrameProtocol(True, extensions())
     ours.send_data(b"data")
     ours.ping(b"p")
-    assert calls == ([] if fast else [Opcode.BINARY, Opcode.PING])
+    assert hooked == ([] if fast else [Opcode.BINARY, Opcode.PING])
+
+
+class _Growing(Extension):
+    """Doubles every outbound payload and sets RSV2 and RSV3."""
+
+    name = "x-growing"
+
+    def enabled(self) -> bool:
+        return True
+
+    def offer(self) -> str:
+        return self.name
+
+    def frame_outbound(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        data: bytes,
+        fin: bool,
+    ) -> tuple[RsvBits, bytes]:
+        return RsvBits(rsv.rsv1, True, True), bytearray(data * 2)
+
+
+@pytest.mark.usefixtures("fixed_key", "builder")
+@pytest.mark.parametrize("client", [False, True])
+def test_serialisation_with_any_extension_matches_wsproto(client: bool) -> None:
+    # Extensions may return bytearray, set bits, and grow a control frame
+    # past 125 bytes: refused after the extensions ran, as wsproto does.
+    theirs, ours = _pair(client, lambda: [_Growing(), *_trio_deflate()])
+    for data in (b"", b"x", os.urandom(100), os.urandom(70000), "text"):
+        assert ours.send_data(data) == theirs.send_data(data)
+    assert ours.ping(b"y" * 62) == theirs.ping(b"y" * 62)
+    for proto in (theirs, ours):
+        with pytest.raises(ValueError, match="payload too long for control frame"):
+            proto.ping(b"y" * 63)
 
 
 @settings(max_examples=200)

@@ -13,15 +13,16 @@ for small payloads.
 
 :class:`FastFrameProtocol` keeps wsproto's parser and state machine (headers,
 opcodes, UTF-8, close frames, extension hooks: every decision) and replaces
-only the two places where payload bytes are moved:
+the places where payload bytes are moved:
 
-* ``_serialize_frame`` builds the header with :mod:`struct` and joins it to
-  the (masked) payload once, whenever no extension changes outbound frames
-  (an extension that keeps wsproto's default ``frame_outbound``, or says so
-  with ``transparent_outbound = True``); otherwise wsproto builds the frame.
-  A client's masking keys come from ``os.urandom`` 1 KiB at a time (one
-  system call per 256 frames, each key used once, none shared with a forked
-  child), and ``send_data`` is wsproto's with fewer steps.
+* ``_serialize_frame`` runs the extensions' ``frame_outbound`` hooks as
+  wsproto does, only when one of them rewrites frames (an extension that
+  keeps wsproto's default ``frame_outbound``, or says
+  ``transparent_outbound = True``, does not), then builds the frame in one
+  allocation with :func:`build_frame`. A client's masking keys come from
+  ``os.urandom`` 1 KiB at a time (one system call per 256 frames, each key
+  used once, none shared with a forked child), and ``send_data`` is
+  wsproto's with fewer steps.
 * :class:`FastFrameDecoder` takes each chunk of payload out of wsproto's
   buffer with one copy, unmasks it with :func:`mask`, and hands ``bytes`` to
   the extension hooks without the ``bytearray`` round trips.
@@ -29,14 +30,15 @@ only the two places where payload bytes are moved:
 One path skips wsproto's parser: :meth:`FastFrameProtocol.receive_whole`
 turns the whole, valid one-frame messages at the start of the input into
 ``str`` or ``bytes`` directly (between messages only; the caller makes sure
-no extension would change them), with :func:`parse_whole`: C from
-``trio_ws._speedups`` when built, else :func:`py_parse_whole`. Parsing
-wsproto's way costs about 20 µs per small frame, in generators, event
-objects and an incremental UTF-8 decoder; this costs about 1. It stops at
-the first frame that is anything else, or invalid, or not all there, and
-leaves it and the rest to wsproto, which then decides (and fails the
-connection) exactly as before: a message decoded in one go is valid UTF-8
-exactly when the incremental decoder accepts it.
+no extension but trio_ws's frame filter is in use), with :func:`parse_whole`
+(C from ``trio_ws._speedups`` when built, else :func:`py_parse_whole`), and
+compressed ones through the filter, called as wsproto's decoder calls it.
+Parsing wsproto's way costs about 20 µs per small frame, in generators,
+event objects and an incremental UTF-8 decoder; this costs well under 1. It
+stops at the first frame that is anything else, or invalid, or not all
+there, and leaves it and the rest to wsproto, which then decides (and fails
+the connection) exactly as before: a message decoded in one go is valid
+UTF-8 exactly when the incremental decoder accepts it.
 
 The bytes on the wire, the frames and the messages produced are exactly
 wsproto's: the tests compare both implementations frame by frame, masked and
@@ -86,6 +88,7 @@ _BINARY: Final = Opcode.BINARY
 _CONTINUATION: Final = Opcode.CONTINUATION
 
 _RSV1: Final = RsvBits(True, False, False)
+_NO_RSV: Final = RsvBits(False, False, False)
 
 #: Masking keys not sent yet: ``os.urandom`` output drawn a block at a time,
 #: one system call per 256 frames rather than one per frame (each call costs
@@ -488,12 +491,19 @@ class FastFrameProtocol(FrameProtocol):
     ) -> bytearray:
         if not isinstance(payload, (bytes, bytearray)):
             payload = bytes(payload)
+        first = 0x80 | opcode if fin else int(opcode)
         if not self._plain:
-            return super()._serialize_frame(opcode, payload, fin)
+            # wsproto's steps: each extension may rewrite the frame, last
+            # one first, and the control frame check comes after them.
+            rsv = _NO_RSV
+            for extension in reversed(self.extensions):
+                rsv, payload = extension.frame_outbound(
+                    self, opcode, rsv, bytes(payload), fin
+                )
+            first |= rsv.rsv1 << 6 | rsv.rsv2 << 5 | rsv.rsv3 << 4
         if len(payload) > 125 and opcode.iscontrol():
             msg = "payload too long for control frame"
             raise ValueError(msg)
-        first = 0x80 | opcode if fin else int(opcode)
         if self.client:
             # RFC 6455 5.3: a fresh, unpredictable key for every frame.
             try:
