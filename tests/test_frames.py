@@ -973,6 +973,22 @@ def test_whole_compressed_frame_errors(payload: bytes, code: int, reason: str) -
     assert fast.close_sent.reason.startswith(reason)
 
 
+@pytest.mark.parametrize("opcode", [OP_BINARY, OP_TEXT])
+@pytest.mark.parametrize("length", [2, 4])
+def test_whole_compressed_frame_ending_in_the_tail(opcode: int, length: int) -> None:
+    # A stored block of `length` bytes, all of them still to come: the
+    # bytes RFC 7692 appends at the end of a message supply them.
+    stored = bytes((0, length, 0, length ^ 0xFF, 0xFF))
+    fast, reference = _protocols(False, extensions=[DeflateParams()])
+    message = frame(opcode, stored, rsv=4, mask=MASK)
+    _feed_both(fast, reference, [message + frame(OP_TEXT, b"next", mask=MASK)])
+    if opcode == OP_BINARY and length == 4:
+        assert fast.state is State.OPEN
+    else:  # 0xff is not UTF-8; a block type 3 after 2 bytes is invalid
+        assert fast.close_sent is not None
+        assert fast.close_sent.code == 1007
+
+
 def test_inflated_messages_skip_wsproto(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed = _spy_on_wsproto(monkeypatch)
     c = Protocol(client=True, extensions=[DeflateParams()])
