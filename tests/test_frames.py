@@ -231,6 +231,7 @@ def test_serialisation_matches_wsproto(
         assert ours.send_data(memoryview(data)) == theirs.send_data(memoryview(data))
         text = "é" * (size // 2)
         assert ours.send_data(text, fin=False) == theirs.send_data(text, fin=False)
+        assert ours.send_data(text, fin=False) == theirs.send_data(text, fin=False)
         assert ours.send_data(text, fin=True) == theirs.send_data(text, fin=True)
     for payload in (b"", b"x", b"y" * 125):
         assert ours.ping(payload) == theirs.ping(payload)
@@ -802,6 +803,25 @@ def test_invalid_utf8_at_every_position() -> None:
                 assert fast.close_sent.code == 1007
             else:  # a continuation byte for another one
                 assert fast.state is State.OPEN
+
+
+@pytest.mark.usefixtures("parser")
+@pytest.mark.parametrize(
+    ("length", "form", "error"),
+    [
+        (0, 16, "Payload length used 2 bytes when 1 would have sufficed"),
+        (125, 16, "Payload length used 2 bytes when 1 would have sufficed"),
+        (125, 64, "Payload length used 8 bytes when 2 would have sufficed"),
+        (65535, 64, "Payload length used 8 bytes when 2 would have sufficed"),
+    ],
+)
+def test_non_minimal_lengths_are_left_to_wsproto(
+    length: int, form: int, error: str
+) -> None:
+    bad = _raw_frame(0x82, b"x" * length, mask=MASK, form=form)
+    fast, reference = _protocols(False)
+    _feed_both(fast, reference, [frame(OP_TEXT, b"ok", mask=MASK) + bad])
+    assert fast.close_sent == Close(1002, error)
 
 
 @pytest.mark.usefixtures("parser")
