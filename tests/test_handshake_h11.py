@@ -1,8 +1,8 @@
 """The handshake's way around h11 gives what h11 gives, byte for byte.
 
 A head that arrives whole in the first read, and a 101 written for it, are
-parsed and written without h11 when they are plain (``_parse_request``,
-``_parse_101``, ``_write_head`` in ``trio_ws._handshake``); anything else
+parsed and written without h11 when they are plain (``_parse_head``,
+``_write_head`` in ``trio_ws._handshake``); anything else
 goes through h11. These tests feed the same bytes both ways (whole, which
 may take the short way, and in two reads, which always goes through h11)
 and compare everything that comes out: requests, responses, trailing data,
@@ -26,18 +26,10 @@ from trio_ws._handshake_server import ServerHandshake
 from trio_ws._http import Headers
 from trio_ws._uri import parse_uri
 
-KEY = "dGhlIHNhbXBsZSBub25jZQ=="
-ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+from .test_handshake import ACCEPT, KEY, REQUEST as RFC_REQUEST, RESPONSE_101
 
-REQUEST = (
-    b"GET /chat?x=1 HTTP/1.1\r\n"
-    b"Host: server.example.com\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-    b"Sec-WebSocket-Version: 13\r\n"
-    b"\r\n"
-)
+# The RFC's example, with a query string in the target.
+REQUEST = RFC_REQUEST.replace(b"GET /chat ", b"GET /chat?x=1 ")
 
 
 def outcome(fn: Any, *args: Any) -> Any:
@@ -272,15 +264,6 @@ def test_client_request_same_as_h11(additional_headers: Any) -> None:
         for name, value in handshake.request.headers.raw_items()
     ]
     assert handshake.data_to_send() == h11_request(b"/chat?x=1", headers)
-
-
-RESPONSE_101 = (
-    b"HTTP/1.1 101 Switching Protocols\r\n"
-    b"Upgrade: websocket\r\n"
-    b"Connection: Upgrade\r\n"
-    b"Sec-WebSocket-Accept: " + ACCEPT.encode() + b"\r\n"
-    b"\r\n"
-)
 
 
 def run_client(chunks: list[bytes], monkeypatch: pytest.MonkeyPatch) -> list[Any]:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import sys
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Final, NamedTuple, final
 
 from ._exceptions import InvalidHandshake
 from ._http import Headers, _lower
@@ -231,35 +231,45 @@ _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 _FRAMING = (b"content-length", b"transfer-encoding")
 
 
-def _split_head(data: bytes, max_size: int) -> tuple[bytes, list[bytes], int] | None:
-    """Split a head that ``data`` holds whole: start line, header lines, size.
+class _Head(NamedTuple):
+    """A head parsed as h11 would: see :func:`_parse_head`."""
 
-    ``None`` if the head is incomplete or larger than ``max_size``. h11 also
-    ends a head at LF LF or LF CR LF, and takes LF alone as a line end: the
-    lines split here then hold an LF, which no pattern above matches.
+    start: re.Match[bytes]
+    headers: list[tuple[bytes, bytes]]
+    hosts: int
+    upgrade: bool
+    size: int
+
+
+def _parse_head(
+    data: bytes, max_size: int, start_re: re.Pattern[bytes]
+) -> _Head | None:
+    """A head, complete in ``data``, whose start line matches ``start_re``.
+
+    Returns:
+        The start line's match, the headers, the number of Host headers,
+        whether there is a non-empty Upgrade header (h11 then allows a 101)
+        and the size of the head; ``None`` if the head is incomplete, larger
+        than ``max_size``, or has a line that h11 would fold or refuse, or a
+        framing header. h11 also ends a head at LF LF or LF CR LF, and takes
+        LF alone as a line end: the lines split here then hold an LF, which
+        no pattern above matches.
     """
     end = data.find(b"\r\n\r\n")
     if end < 0 or end + 4 > max_size:
         return None
-    lines = data[:end].split(b"\r\n")
-    return lines[0], lines[1:], end + 4
-
-
-def _parse_header_lines(
-    lines: list[bytes],
-) -> tuple[list[tuple[bytes, bytes]], int, bool] | None:
-    """Headers as h11 parses them, the number of Host headers, and whether
-    there's a non-empty Upgrade; ``None`` for a line h11 would fold or
-    refuse, or a framing header.
-    """
-    items: list[tuple[bytes, bytes]] = []
+    start, *lines = data[:end].split(b"\r\n")
+    match = start_re.fullmatch(start)
+    if match is None:
+        return None
+    headers: list[tuple[bytes, bytes]] = []
     hosts = 0
     upgrade = False
     for line in lines:
-        match = _HEADER_LINE_RE.fullmatch(line)
-        if match is None:
+        header = _HEADER_LINE_RE.fullmatch(line)
+        if header is None:
             return None
-        name, value = match.groups()
+        name, value = header.groups()
         lower = name.lower()
         if lower in _FRAMING:
             return None
@@ -267,52 +277,18 @@ def _parse_header_lines(
             hosts += 1
         elif lower == b"upgrade" and value.strip(b", \t"):
             upgrade = True
-        items.append((name, value))
-    return items, hosts, upgrade
+        headers.append((name, value))
+    return _Head(match, headers, hosts, upgrade, end + 4)
 
 
-def _parse_request(
-    data: bytes, max_size: int
-) -> tuple[bytes, list[tuple[bytes, bytes]], int, bool] | None:
-    """A GET request head, complete in ``data``, that h11 would accept.
+def _parse_request(data: bytes, max_size: int) -> _Head | None:
+    """A GET request head in HTTP/1.1 that h11 would accept (see ``_parse_head``).
 
-    Returns:
-        The target, the headers, the size of the head and whether it has a
-        non-empty ``Upgrade`` header (h11 then allows a 101), or ``None``.
+    The target is ``start.group(1)``.
     """
-    split = _split_head(data, max_size)
-    if split is None:
-        return None
-    start, lines, size = split
-    match = _GET_LINE_RE.fullmatch(start)
-    if match is None:
-        return None
-    parsed = _parse_header_lines(lines)
+    head = _parse_head(data, max_size, _GET_LINE_RE)
     # h11 requires exactly one Host header in HTTP/1.1.
-    if parsed is None or parsed[1] != 1:
-        return None
-    return match.group(1), parsed[0], size, parsed[2]
-
-
-def _parse_101(
-    data: bytes, max_size: int
-) -> tuple[bytes, list[tuple[bytes, bytes]], int] | None:
-    """A 101 response head, complete in ``data``, that h11 would accept.
-
-    Returns:
-        The reason phrase, the headers and the size of the head, or ``None``.
-    """
-    split = _split_head(data, max_size)
-    if split is None:
-        return None
-    start, lines, size = split
-    match = _STATUS_101_RE.fullmatch(start)
-    if match is None:
-        return None
-    parsed = _parse_header_lines(lines)
-    if parsed is None:
-        return None
-    return match.group(1) or b"", parsed[0], size
+    return head if head is not None and head.hosts == 1 else None
 
 
 def _write_head(start: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | None:

@@ -30,6 +30,7 @@ from ._exceptions import (
     NegotiationError,
 )
 from ._handshake import (
+    _STATUS_101_RE,
     _TOKEN_RE,
     DEFAULT_USER_AGENT,
     HandshakeResult,
@@ -37,7 +38,7 @@ from ._handshake import (
     _from_h11_headers,
     _has_token,
     _header_value,
-    _parse_101,
+    _parse_head,
     _split_list,
     _to_h11_headers,
     _write_request,
@@ -196,15 +197,15 @@ class ClientHandshake:
         return self._process()
 
     def _take_101(self, data: bytes) -> bool:
-        """Take a 101 that h11 needn't parse (see ``_parse_101``)."""
-        parsed = _parse_101(data, self._max_size)
-        if parsed is None:
+        """Take a 101 that h11 needn't parse (see ``_parse_head``)."""
+        head = _parse_head(data, self._max_size, _STATUS_101_RE)
+        if head is None:
             return False
-        reason, items, size = parsed
+        reason = head.start.group(1) or b""
         self._received = len(data)
-        self._trailing_data = data[size:]
+        self._trailing_data = data[head.size :]
         self.response = Response(
-            101, reason.decode("latin-1"), _from_h11_headers(items)
+            101, reason.decode("latin-1"), _from_h11_headers(head.headers)
         )
         return True
 

@@ -160,18 +160,17 @@ class ServerHandshake:
         ``_parse_request``) and that passes ``_check_request``'s checks; else
         ``None``, and h11 takes ``data``.
         """
-        parsed = _parse_request(data, self._max_size)
-        if parsed is None:
+        head = _parse_request(data, self._max_size)
+        if head is None:
             return None
-        target, items, size, upgrade = parsed
-        path = _resource_name(target.decode("ascii"))
+        path = _resource_name(head.start.group(1).decode("ascii"))
         if path is None:
             return None
         self._received = len(data)
-        self._head = data[:size]
-        self._upgrade = upgrade
-        self.trailing_data = data[size:]
-        self._request = Request(path, _from_h11_headers(items))
+        self._head = data[: head.size]
+        self._upgrade = head.upgrade
+        self.trailing_data = data[head.size :]
+        self._request = Request(path, _from_h11_headers(head.headers))
         return self._request
 
     def _too_large(self) -> InvalidRequest:
