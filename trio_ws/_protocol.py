@@ -19,8 +19,9 @@ validated here (:func:`parse_close`). ``_frames.py`` subclasses wsproto's
 frame layer to move payload bytes with fewer copies and mask them faster,
 and parses the common frame itself: a whole one-frame text or binary message
 that breaks no rule, when no message is in progress and no extension but
-the filter is in use (it would pass such a frame unchanged). Every other
-frame, and any frame that breaks a rule, is left to wsproto, in order.
+the filter is in use (it would pass such a frame unchanged, or inflate it as
+it would inside wsproto). Every other frame, and any frame that breaks a
+rule, is left to wsproto, in order.
 Every decision about the connection's state lives here, following these
 rules:
 
