@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from typing import TYPE_CHECKING, Literal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Final, Literal
 
 import trio
 
@@ -27,6 +27,9 @@ from ._util import collapse_groups, running, seconds
 
 if TYPE_CHECKING:
     import os
+    from types import TracebackType
+
+    from typing_extensions import Self
 
     from ._http import HeadersLike
 
@@ -173,76 +176,97 @@ async def connect(
         async with trio.open_nursery() as nursery:
             # One deadline for TCP, TLS and the handshake together, through
             # every redirect.
-            deadline = trio.current_time() + seconds(open_timeout)
-            while True:
-                wsuri = redirects.uri
-                stream = await _open_stream(wsuri, proxy, unix_socket_path, deadline)
-                try:
-                    if wsuri.secure:
-                        if ssl is None:  # redirected from ws:// to wss://
-                            ssl = ssl_module.create_default_context()
-                        stream = await _start_tls(stream, ssl, wsuri.host, deadline)
-                    ws = await open_client(
-                        stream, handshake, deadline, factory, options
-                    )
-                except InvalidStatus as exc:
-                    await trio.aclose_forcefully(stream)
-                    if not redirects.follow(exc.response):
+            with _Timeout(trio.current_time() + seconds(open_timeout)) as timeout:
+                while True:
+                    wsuri = redirects.uri
+                    timeout.msg = _OPENING
+                    stream = await _open_stream(wsuri, proxy, unix_socket_path)
+                    try:
+                        if wsuri.secure:
+                            if ssl is None:  # redirected from ws:// to wss://
+                                ssl = ssl_module.create_default_context()
+                            stream = await _start_tls(stream, ssl, wsuri.host)
+                        timeout.msg = _HANDSHAKING
+                        result = await _exchange(stream, handshake)
+                        ws = _opened(stream, handshake, result, factory, options)
+                    except InvalidStatus as exc:
+                        await trio.aclose_forcefully(stream)
+                        if not redirects.follow(exc.response):
+                            raise
+                        handshake = new_handshake(
+                            redirects.uri,
+                            additional_headers=redirects.additional_headers,
+                        )
+                        continue
+                    except BaseException:
+                        await trio.aclose_forcefully(stream)
                         raise
-                    handshake = new_handshake(
-                        redirects.uri, additional_headers=redirects.additional_headers
-                    )
-                    continue
-                except BaseException:
-                    await trio.aclose_forcefully(stream)
-                    raise
-                break
+                    break
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             async with running(ws, nursery):
                 yield ws
+
+
+_OPENING: Final = "timed out while opening the connection"
+_HANDSHAKING: Final = "timed out during the opening handshake"
+
+
+class _Timeout:
+    """Raise ``TimeoutError(msg)``, chained to :exc:`trio.TooSlowError`, at ``deadline``.
+
+    :func:`trio.fail_at` whose message can change as the steps it bounds go
+    by: one cancel scope for them all, rather than one per step (each
+    registers its deadline with trio's run loop).
+    """
+
+    __slots__ = ("_scope", "msg")
+
+    def __init__(self, deadline: float, msg: str = _OPENING) -> None:
+        self._scope = trio.CancelScope(deadline=deadline)
+        self.msg = msg
+
+    def __enter__(self) -> Self:
+        self._scope.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        # The scope swallows only its own Cancelled: a timeout, raised here.
+        self._scope.__exit__(exc_type, exc_value, traceback)
+        if self._scope.cancelled_caught:
+            raise TimeoutError(self.msg) from trio.TooSlowError()
 
 
 async def _open_stream(
     uri: WebSocketURI,
     proxy: str | Literal[True] | None,
     unix_socket_path: str | os.PathLike[str] | None,
-    deadline: float,
 ) -> trio.abc.Stream:
-    """Open the transport to ``uri`` before ``deadline``."""
-    with _fail_at(deadline, "timed out while opening the connection"):
-        if unix_socket_path is not None:
-            # The socket stands for the server: no DNS, no proxy.
-            return await trio.open_unix_socket(unix_socket_path)
-        # Reads the environment for proxy=True; a few dict lookups when unset.
-        # Per attempt, as no_proxy may treat a redirect's host otherwise.
-        tunnel = (
-            None
-            if proxy is None
-            else resolve_proxy(proxy, uri.secure, uri.host, uri.port)
-        )
-        if tunnel is None:
-            return await trio.open_tcp_stream(uri.host, uri.port)
-        return await open_tunnel(tunnel, uri.host, uri.port, deadline)
-
-
-@contextmanager
-def _fail_at(deadline: float, msg: str) -> Iterator[None]:
-    """Raise ``TimeoutError(msg)``, chained to trio's, at ``deadline``."""
-    try:
-        with trio.fail_at(deadline):
-            yield
-    except trio.TooSlowError as exc:
-        raise TimeoutError(msg) from exc
+    """Open the transport to ``uri``; the caller bounds its time."""
+    if unix_socket_path is not None:
+        # The socket stands for the server: no DNS, no proxy.
+        return await trio.open_unix_socket(unix_socket_path)
+    # Reads the environment for proxy=True; a few dict lookups when unset.
+    # Per attempt, as no_proxy may treat a redirect's host otherwise.
+    tunnel = (
+        None if proxy is None else resolve_proxy(proxy, uri.secure, uri.host, uri.port)
+    )
+    if tunnel is None:
+        return await trio.open_tcp_stream(uri.host, uri.port)
+    return await open_tunnel(tunnel, uri.host, uri.port)
 
 
 async def _start_tls(
-    tcp: trio.abc.Stream, ssl: ssl_module.SSLContext, host: str, deadline: float
+    tcp: trio.abc.Stream, ssl: ssl_module.SSLContext, host: str
 ) -> trio.SSLStream[trio.abc.Stream]:
-    """Run the TLS handshake before ``deadline``."""
+    """Run the TLS handshake; the caller bounds its time."""
     tls = trio.SSLStream(tcp, ssl, server_hostname=host)
     try:
-        with _fail_at(deadline, "timed out while opening the connection"):
-            await tls.do_handshake()
+        await tls.do_handshake()
     except trio.BrokenResourceError as exc:
         # trio chains the ssl.SSLError or the socket error: OSErrors, which
         # users catch as they do for a failed TCP connection.
@@ -265,6 +289,17 @@ async def open_client(
     ``stream`` if this raises.
     """
     result = await _handshake(stream, handshake, deadline)
+    return _opened(stream, handshake, result, factory, options)
+
+
+def _opened(
+    stream: trio.abc.Stream,
+    handshake: ClientHandshake,
+    result: HandshakeResult,
+    factory: ConnectionFactory[ClientConnection],
+    options: ConnectionOptions,
+) -> ClientConnection:
+    """The OPEN connection after a successful handshake."""
     ws = options.create(factory, stream)
     ws.request = handshake.request
     ws.response = handshake.response
@@ -277,15 +312,22 @@ async def _handshake(
     stream: trio.abc.Stream, handshake: ClientHandshake, deadline: float
 ) -> HandshakeResult:
     """Send the upgrade request and read the response before ``deadline``."""
+    with _Timeout(deadline, _HANDSHAKING):
+        return await _exchange(stream, handshake)
+
+
+async def _exchange(
+    stream: trio.abc.Stream, handshake: ClientHandshake
+) -> HandshakeResult:
+    """Send the upgrade request and read the response; the caller bounds its time."""
     try:
-        with _fail_at(deadline, "timed out during the opening handshake"):
-            await stream.send_all(handshake.data_to_send())
-            while True:
-                data = await stream.receive_some(READ_SIZE)
-                if not data:
-                    handshake.receive_eof()  # raises: the response is incomplete
-                if handshake.receive_data(data):
-                    break
+        await stream.send_all(handshake.data_to_send())
+        while True:
+            data = await stream.receive_some(READ_SIZE)
+            if not data:
+                handshake.receive_eof()  # raises: the response is incomplete
+            if handshake.receive_data(data):
+                break
     except trio.BrokenResourceError as exc:
         msg = "connection lost during the opening handshake"
         raise InvalidHandshake(msg) from exc

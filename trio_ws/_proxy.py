@@ -416,9 +416,7 @@ def _short(text: str) -> bytes:
     return bytes([len(data)]) + data
 
 
-async def open_tunnel(
-    proxy: ProxyURI, host: str, port: int, deadline: float
-) -> trio.abc.Stream:
+async def open_tunnel(proxy: ProxyURI, host: str, port: int) -> trio.abc.Stream:
     """A stream to ``host:port`` through ``proxy``; the caller bounds its time.
 
     Raises:
@@ -436,7 +434,7 @@ async def open_tunnel(
             from ._client import _start_tls
 
             context = ssl_module.create_default_context()
-            stream = await _start_tls(stream, context, proxy.host, deadline)
+            stream = await _start_tls(stream, context, proxy.host)
         conversation: HTTPConnect | Socks5Connect
         if proxy.scheme.startswith("socks5"):
             conversation = Socks5Connect(host, port, proxy.username, proxy.password)
