@@ -40,8 +40,12 @@ def outcome(fn: Any, *args: Any) -> Any:
         return ("raised", type(exc), str(exc), getattr(exc, "status_code", None))
 
 
-def run_server(chunks: list[bytes], response: Response | None) -> list[Any]:
-    """Everything the server side makes of ``chunks``, then of ``response``."""
+def run_server(
+    chunks: list[bytes], response: Response | None, second: Response
+) -> list[Any]:
+    """Everything the server side makes of ``chunks``, then of ``response``,
+    then of a ``second`` response.
+    """
     server = ServerHandshake(max_request_size=1024)
     seen: list[Any] = []
     request = None
@@ -64,14 +68,18 @@ def run_server(chunks: list[bytes], response: Response | None) -> list[Any]:
         response, _ = server.accept(request, compression=None)
     seen.append(outcome(server.data_for_response, response))
     # h11 refuses a second response after a 101, and allows it after a 1xx.
-    seen.append(outcome(server.data_for_response, Response(200, "OK", Headers())))
+    seen.append(outcome(server.data_for_response, second))
     return seen
 
 
 def assert_server_same_both_ways(data: bytes, response: Response | None = None) -> None:
-    whole = run_server([data], response)
-    by_h11 = run_server([data[:1], data[1:]], response)
-    assert whole == by_h11
+    for second in [
+        Response(200, "OK", Headers()),
+        Response(101, "Switching Protocols", Headers()),
+    ]:
+        whole = run_server([data], response, second)
+        by_h11 = run_server([data[:1], data[1:]], response, second)
+        assert whole == by_h11
 
 
 @pytest.mark.parametrize(

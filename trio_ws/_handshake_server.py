@@ -392,6 +392,7 @@ class ServerHandshake:
             type(response.status_code) is int
             and response.status_code == 101
             and self._conn is None
+            and self._sent is None
             and self._upgrade
         ):
             data = _write_head(b"HTTP/1.1 101 " + reason, headers)
