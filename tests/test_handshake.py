@@ -720,6 +720,22 @@ def test_server_quotes_are_short() -> None:
     assert len(response.body) < 300
 
 
+def test_server_quotes_are_short_in_bytes() -> None:
+    # A quoted value past ASCII takes two bytes a character in the body:
+    # the quote is cut at 200 bytes, on a character boundary.
+    origin = b"https://" + b"\xe9" * 300
+    response, _, _ = serve(
+        with_headers(REQUEST, b"Origin: " + origin), origins=["https://a.example"]
+    )
+    assert response.status_code == 403
+    quoted = ("invalid Origin header: https://" + "\xe9" * 300).encode()
+    assert response.body == (
+        b"Failed to open a WebSocket connection: "
+        + quoted[:199]  # 200 would cut an \xe9 in two
+        + b"....\n"
+    )
+
+
 # --- Server: size limits and EOF ------------------------------------------------
 
 

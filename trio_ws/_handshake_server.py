@@ -348,8 +348,11 @@ class ServerHandshake:
             status, msg = exc.status_code, exc.msg
         else:
             status, msg = 400, "did not receive a valid HTTP request"
-        if len(msg) > _MAX_QUOTE:
-            msg = msg[:_MAX_QUOTE] + "..."
+        # Cut in UTF-8 bytes, as sent: quoted header values may be any
+        # Latin-1 text, two bytes per character past ASCII.
+        encoded = msg.encode()
+        if len(encoded) > _MAX_QUOTE:
+            msg = encoded[:_MAX_QUOTE].decode(errors="ignore") + "..."
         text = _REJECTION.format(msg)
         if status == 426:
             text += _BROWSER_HINT
