@@ -370,3 +370,21 @@ def test_shared_strings_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(trio_ws._handshake._WIRE_NAMES) == 512
     assert len(trio_ws._handshake._WIRE_VALUES) == 512
     assert len(trio_ws._http._LOWER) <= 512 + 1
+
+
+def test_long_strings_are_not_shared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(trio_ws._handshake, "_WIRE_NAMES", {})
+    monkeypatch.setattr(trio_ws._handshake, "_WIRE_VALUES", {})
+    monkeypatch.setattr(trio_ws._http, "_LOWER", {})
+    name, value = b"X-" + b"n" * 127, b"v" * 129
+    request = REQUEST.replace(b"Host: server.example.com", b"Host: " + value).replace(
+        b"\r\n\r\n", b"\r\n" + name + b": 1\r\n\r\n"
+    )
+    parsed = ServerHandshake().receive_data(request)
+    assert parsed is not None
+    assert parsed.headers["Host"] == value.decode()
+    assert parsed.headers[name.decode()] == "1"
+    assert name not in trio_ws._handshake._WIRE_NAMES
+    assert b"Host" in trio_ws._handshake._WIRE_NAMES
+    assert value not in trio_ws._handshake._WIRE_VALUES
+    assert name.decode() not in trio_ws._http._LOWER

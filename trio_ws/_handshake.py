@@ -159,6 +159,8 @@ _WIRE_NAMES_MAX: Final = 512
 #: fill the cache.
 _WIRE_VALUES: dict[bytes, str] = {}
 _WIRE_VALUES_MAX: Final = 512
+#: Longer names or values aren't kept: 512 of them could be 8 MiB.
+_WIRE_STRING_MAX: Final = 128
 _SHARED_VALUES: Final = frozenset(
     {
         "host",
@@ -185,14 +187,17 @@ def _from_h11_headers(raw_items: Iterable[tuple[bytes, bytes]]) -> Headers:
         except KeyError:
             name = raw_name.decode("ascii")
             key = _lower(name)
-            if len(_WIRE_NAMES) < _WIRE_NAMES_MAX:
+            if len(_WIRE_NAMES) < _WIRE_NAMES_MAX and len(name) <= _WIRE_STRING_MAX:
                 _WIRE_NAMES[raw_name] = (key, name)
         if key in _SHARED_VALUES:
             try:
                 value = _WIRE_VALUES[raw_value]
             except KeyError:
                 value = raw_value.decode("latin-1")
-                if len(_WIRE_VALUES) < _WIRE_VALUES_MAX:
+                if (
+                    len(_WIRE_VALUES) < _WIRE_VALUES_MAX
+                    and len(value) <= _WIRE_STRING_MAX
+                ):
                     _WIRE_VALUES[raw_value] = value
         else:
             value = raw_value.decode("latin-1")

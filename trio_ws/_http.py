@@ -241,7 +241,8 @@ class Headers(MutableMapping[str, str]):
 
 #: Lower-cased header names by name, so that every Headers shares one string
 #: per name. Bounded, as names may come from the network: past the bound,
-#: names are lower-cased without being remembered.
+#: names are lower-cased without being remembered, as are names longer than
+#: 128 characters (512 of them could take megabytes).
 _LOWER: dict[str, str] = {}
 _LOWER_MAX: Final = 512
 
@@ -256,7 +257,7 @@ def _lower(name: str) -> str:
         # Not hashable: let str.lower report the wrong type.
         return name.lower()
     lower = name.lower()
-    if len(_LOWER) < _LOWER_MAX and type(name) is str:
+    if len(_LOWER) < _LOWER_MAX and type(name) is str and len(name) <= 128:
         _LOWER[name] = _LOWER.setdefault(lower, lower)
     return lower
 
