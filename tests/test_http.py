@@ -319,3 +319,13 @@ async def test_respond(fixed_date: str) -> None:
         ),
         b"Who are you?\n",
     )
+
+
+def test_names_must_be_strings() -> None:
+    # The error str.lower gives, whatever the name's type.
+    headers = Headers()
+    with pytest.raises(AttributeError, match="'list' object has no attribute 'lower'"):
+        headers[["X"]] = "1"  # type: ignore[index]
+    with pytest.raises(AttributeError, match="'int' object has no attribute 'lower'"):
+        headers[1] = "1"  # type: ignore[index]
+    assert list(headers.raw_items()) == []
