@@ -216,7 +216,8 @@ class Connection(Sending, trio.abc.AsyncResource):
         self._reader_started = True
         self._nursery = nursery
         nursery.start_soon(self._run_reader, name=f"{self!r} reader")
-        nursery.start_soon(self._run_heartbeat, name=f"{self!r} heartbeat")
+        if self.ping_interval is not None:
+            nursery.start_soon(self._run_heartbeat, name=f"{self!r} heartbeat")
 
     def _stop(self) -> None:
         """Stop the reader at once; it closes the transport on its way out."""
@@ -531,8 +532,7 @@ class Connection(Sending, trio.abc.AsyncResource):
         sent`` (code 1006), chained to ``TimeoutError("keepalive ping
         timeout")``, itself chained to the cut write.
         """
-        if self.ping_interval is None:
-            return
+        assert self.ping_interval is not None  # else not started
         timeout = math.inf if self.ping_timeout is None else self.ping_timeout
         sent_at = trio.current_time()
         while True:

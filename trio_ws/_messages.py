@@ -43,33 +43,35 @@ class MessageQueue:
         if max_queue is not None and max_queue < 1:
             msg = "max_queue must be at least 1 or None"
             raise ValueError(msg)
-        self._queue: deque[str | bytes] = deque()
+        # Made on first use, like the parking lots: an idle connection's
+        # empty deque alone would take 760 bytes.
+        self._queue: deque[str | bytes] | None = None
         self._high = max_queue
         self._low = 0 if max_queue is None else max_queue // 4
         self._on_pause = on_pause
         self._on_resume = on_resume
-        self._getters = trio.lowlevel.ParkingLot()
-        self._putters = trio.lowlevel.ParkingLot()
+        self._getters: trio.lowlevel.ParkingLot | None = None
+        self._putters: trio.lowlevel.ParkingLot | None = None
         #: Whether the reader is paused because the queue is full.
         self.paused = False
         #: Whether no more messages will be put.
         self.ended = False
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return 0 if self._queue is None else len(self._queue)
 
     def put(self, messages: Iterable[str | bytes]) -> None:
         """Append messages and wake a waiting getter."""
-        self._queue.extend(messages)
-        if (
-            self._high is not None
-            and len(self._queue) >= self._high
-            and not self.paused
-        ):
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque(messages)
+        else:
+            queue.extend(messages)
+        if self._high is not None and len(queue) >= self._high and not self.paused:
             self.paused = True
             if self._on_pause is not None:
                 self._on_pause()
-        self._getters.unpark_all()
+        self.wake()
 
     def get_nowait(self) -> str | bytes:
         """Take the oldest message.
@@ -77,17 +79,18 @@ class MessageQueue:
         Raises:
             trio.WouldBlock: The queue is empty.
         """
-        try:
-            message = self._queue.popleft()
-        except IndexError:
-            raise trio.WouldBlock from None
-        if self.paused and len(self._queue) <= self._low:
+        queue = self._queue
+        if not queue:
+            raise trio.WouldBlock
+        message = queue.popleft()
+        if self.paused and len(queue) <= self._low:
             self._resume()
         return message
 
     def _resume(self) -> None:
         self.paused = False
-        self._putters.unpark_all()
+        if self._putters is not None:
+            self._putters.unpark_all()
         if self._on_resume is not None:
             self._on_resume()
 
@@ -98,6 +101,8 @@ class MessageQueue:
 
         Cancellation: cancelling the wait takes nothing from the queue.
         """
+        if self._getters is None:
+            self._getters = trio.lowlevel.ParkingLot()
         await self._getters.park()
 
     async def wait_writable(self) -> None:
@@ -107,7 +112,14 @@ class MessageQueue:
         them.
         """
         while self.paused:
+            if self._putters is None:
+                self._putters = trio.lowlevel.ParkingLot()
             await self._putters.park()
+
+    def wake(self) -> None:
+        """Wake a waiting getter, if any: it looks at the queue again."""
+        if self._getters is not None:
+            self._getters.unpark_all()
 
     def release(self) -> None:
         """Stop flow control for good: the reader must read to the end."""
@@ -120,4 +132,4 @@ class MessageQueue:
         self.ended = True
         if self.paused:
             self._resume()
-        self._getters.unpark_all()
+        self.wake()

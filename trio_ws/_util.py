@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -14,6 +13,8 @@ if sys.version_info < (3, 11):  # pragma: no cover - trio installs the backport
     from exceptiongroup import BaseExceptionGroup
 
 if TYPE_CHECKING:
+    from types import TracebackType
+
     from ._connection import Connection
 
 __all__ = ["InternalError", "closing_on_exit", "collapse_groups", "running", "seconds"]
@@ -44,8 +45,7 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
     return None
 
 
-@contextmanager
-def collapse_groups() -> Iterator[None]:
+class collapse_groups:  # named like the function it replaced
     """Let a lone exception out of a nursery as itself, not in a group.
 
     A connection's reader and heartbeat never raise, so an exception leaving
@@ -54,10 +54,24 @@ def collapse_groups() -> Iterator[None]:
     unwrapped, with its own ``__context__`` kept (raising it here would
     otherwise chain it to the group). Two errors at once can only come from
     a bug in trio_ws, reported as :class:`InternalError`.
+
+    A class rather than a generator-based context manager: it lives as long
+    as a connection, and a suspended generator costs memory per connection.
     """
-    try:
-        yield
-    except BaseExceptionGroup as group:
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        group: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not isinstance(group, BaseExceptionGroup):
+            return
         exc = _single(group)
         if exc is None:
             msg = "several errors escaped a trio_ws connection; please report this bug"
@@ -70,8 +84,7 @@ def collapse_groups() -> Iterator[None]:
             del exc, group, context
 
 
-@asynccontextmanager
-async def running(ws: Connection, nursery: trio.Nursery) -> AsyncIterator[None]:
+def running(ws: Connection, nursery: trio.Nursery) -> closing_on_exit:
     """Run an open connection's tasks in ``nursery`` while the block runs.
 
     The block is the owner's code (the body of ``connect``, a handler).
@@ -79,28 +92,44 @@ async def running(ws: Connection, nursery: trio.Nursery) -> AsyncIterator[None]:
     it was cancelled (shielded, bounded by ``close_timeout``), then cancels
     ``nursery``, where the heartbeat would run on.
     """
-    ws._start(nursery)
-    async with closing_on_exit(ws._close_on_exit, nursery):
-        yield
+    return closing_on_exit(ws._close_on_exit, nursery, start=ws._start)
 
 
-@asynccontextmanager
-async def closing_on_exit(
-    close: Callable[[BaseException | None], Awaitable[None]], nursery: trio.Nursery
-) -> AsyncIterator[None]:
+class closing_on_exit:  # named like the function it replaced
     """Call ``close`` when the owner's block ends, then cancel ``nursery``.
 
     ``close`` gets the exception that ended the block, or ``None``, and
     picks the close code from it (``Connection._close_on_exit``): what
     ``running`` does for one connection, and ``reconnect`` for whichever
-    connection is current.
+    connection is current. ``start``, if given, is called with ``nursery``
+    on entering the block. A class for the reason given in
+    :class:`collapse_groups`.
     """
-    try:
-        yield
-    except BaseException as exc:
-        await close(exc)
-        raise
-    else:
-        await close(None)
-    finally:
-        nursery.cancel_scope.cancel()
+
+    __slots__ = ("_close", "_nursery", "_start")
+
+    def __init__(
+        self,
+        close: Callable[[BaseException | None], Awaitable[None]],
+        nursery: trio.Nursery,
+        *,
+        start: Callable[[trio.Nursery], None] | None = None,
+    ) -> None:
+        self._close = close
+        self._nursery = nursery
+        self._start = start
+
+    async def __aenter__(self) -> None:
+        if self._start is not None:
+            self._start(self._nursery)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            await self._close(exc)
+        finally:
+            self._nursery.cancel_scope.cancel()
