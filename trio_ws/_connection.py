@@ -31,7 +31,8 @@ cancelled part-way aborts the connection: nothing may follow a partial
 frame. ``_send_lock`` keeps the frames of one (possibly fragmented) message
 together; control frames may still slip between fragments, as RFC 6455
 section 5.4 allows. On the send path a free lock is taken without a schedule
-point (``_acquire``): the write itself is the one trio requires of ``send``.
+point (``acquire_nowait``): the write itself is the one trio requires of
+``send``.
 That sending side (``send``, ``ping``, ``pong`` and the write path) is in
 ``_sending.py``; this module keeps the state, the reader, the heartbeat and
 the closing logic.
@@ -243,7 +244,8 @@ class Connection(Sending, trio.abc.AsyncResource):
                 self._bound_final_writes(protocol)
                 await self._flush()
                 while not protocol.failed:
-                    await messages.wait_writable()
+                    if messages.paused:  # tested here: no coroutine per read
+                        await messages.wait_writable()
                     try:
                         data = await stream.receive_some(READ_SIZE)
                     except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -261,7 +263,8 @@ class Connection(Sending, trio.abc.AsyncResource):
                         protocol.fail(1011, "internal error", cause=exc)
                     self._dispatch(protocol)
                     self._bound_final_writes(protocol)
-                    await self._flush()
+                    if protocol.has_data_to_send:
+                        await self._flush()
                     if protocol.handshake_done and not self.is_client:
                         # RFC 6455 7.1.1: the server closes the TCP connection
                         # first; the client waits for that, for a while.

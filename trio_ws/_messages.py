@@ -15,7 +15,7 @@ nothing.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import final
 
 import trio
@@ -94,16 +94,18 @@ class MessageQueue:
         if self._on_resume is not None:
             self._on_resume()
 
-    async def wait_readable(self) -> None:
+    def wait_readable(self) -> Awaitable[None]:
         """Wait until a message is put or the queue ends.
 
         ``recv`` calls it only when the queue is empty and not ended.
 
         Cancellation: cancelling the wait takes nothing from the queue.
         """
+        # Returns the parking lot's coroutine rather than awaiting it: one
+        # coroutine object less per message.
         if self._getters is None:
             self._getters = trio.lowlevel.ParkingLot()
-        await self._getters.park()
+        return self._getters.park()
 
     async def wait_writable(self) -> None:
         """Wait until the reader may read again (not paused).

@@ -8,8 +8,10 @@ protocol make the frames while the connection is OPEN, and writes them with
 the transport breaks. ``send`` also holds ``_send_lock`` around the frames of
 one message, so that messages never interleave; a fragmented message comes
 from :class:`_Fragments`, over a sync or an async iterable. Free locks are
-taken by ``_acquire`` without a schedule point (the write is the one trio
-requires).
+taken with ``acquire_nowait``, without a schedule point (the write is the
+one trio requires), inline: a coroutine per lock and per message would be
+that many more objects for the garbage collector, which costs CPU in
+proportion to the connections alive.
 
 The locks, the protocol and the closing logic (``_fail``, ``_abort``,
 ``_closed_exception``) belong to the connection; the theory of operation is
@@ -33,7 +35,11 @@ from ._keepalive import Pings, PingWaiter, control_payload
 from ._protocol import Protocol, State
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVarTuple, Unpack
+
     from ._exceptions import ConnectionClosed
+
+    Args = TypeVarTuple("Args")
 
 __all__ = ["Data", "Sending"]
 
@@ -133,11 +139,18 @@ class Sending:
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             # No check for cancellation here: _write makes it under the lock,
             # before the frames are made, and a busy lock is a checkpoint.
-            await _acquire(self._send_lock)
+            # The locks are taken inline, as in _write: every coroutine
+            # called per message is one more object for the garbage
+            # collector, which weighs with many connections.
+            lock = self._send_lock
             try:
-                await self._write_message(message, fin=True, compress=compress)
+                lock.acquire_nowait()  # see _write
+            except trio.WouldBlock:
+                await lock.acquire()
+            try:
+                await self._write(_send_message, message, True, compress)
             finally:
-                self._send_lock.release()
+                lock.release()
         elif isinstance(message, (AsyncIterable, Iterable)) and not isinstance(
             message, dict
         ):
@@ -161,14 +174,14 @@ class Sending:
                             "fragments of one message must be all str or all bytes-like"
                         )
                         raise TypeError(msg)
-                    await self._write_message(previous, fin=False, compress=compress)
+                    await self._write(_send_message, previous, False, compress)
                 previous = fragment
             if previous is None:
                 # No fragment tells text from binary: there is no message to
                 # send, and sending nothing would lose one silently.
                 msg = "an empty iterable is no message: send '' or b'' instead"
                 raise ValueError(msg)
-            await self._write_message(previous, fin=True, compress=compress)
+            await self._write(_send_message, previous, True, compress)
         except BaseException:
             if self._proto.sending_fragments and not self._closing():
                 # The peer is waiting for the rest of a message that will not
@@ -176,15 +189,10 @@ class Sending:
                 await self._fail(1011, "error while sending a fragmented message")
             raise
 
-    async def _write_message(
-        self, data: Data, *, fin: bool, compress: bool = True
+    async def _write(
+        self, make: Callable[[Protocol, Unpack[Args]], None], *args: Unpack[Args]
     ) -> None:
-        await self._write(
-            lambda protocol: protocol.send_message(data, fin=fin, compress=compress)
-        )
-
-    async def _write(self, make: Callable[[Protocol], None]) -> None:
-        """Make frames with ``make(protocol)`` and write them, while OPEN.
+        """Make frames with ``make(protocol, *args)`` and write them, while OPEN.
 
         Raises:
             ConnectionClosed: The connection is not OPEN (any more).
@@ -193,18 +201,25 @@ class Sending:
             Checked under the lock, before the frames are made: cancelled
             there, nothing was made or sent. Later, see :meth:`_send_all`.
         """
-        await _acquire(self._write_lock)
+        lock = self._write_lock
+        try:
+            # A free lock is taken without a schedule point: the write is
+            # the one trio requires. A free lock with waiters is not taken
+            # (acquire_nowait keeps trio's fairness).
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            await lock.acquire()
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             protocol = self._proto
             if protocol.state is State.OPEN:
-                make(protocol)
+                make(protocol, *args)
                 # The locks were taken without a schedule point: the write is
                 # the one of send(), ping() and pong().
                 await self._send_all(protocol.data_to_send())
                 return
         finally:
-            self._write_lock.release()
+            lock.release()
         # Waiting on an Event is a checkpoint (a schedule point too), even
         # when it is set: closed, send() still yields.
         raise await self._closed_exception()
@@ -258,7 +273,7 @@ class Sending:
             protocol.send_ping(waiter.payload)
 
         try:
-            await self._write(make)
+            await self._write(make)  # a closure: pings are few
         except BaseException:
             self._pings.forget(waiter)
             raise
@@ -279,18 +294,13 @@ class Sending:
         await self._write(lambda protocol: protocol.send_pong(payload))
 
 
-async def _acquire(lock: trio.Lock) -> None:
-    """Take ``lock``, with a schedule point only if it has to wait.
-
-    ``async with lock`` yields to trio's run loop even when the lock is free;
-    on the send path the write that follows is a checkpoint already, so the
-    extra pass (one per lock, per message) is pure overhead. A free lock with
-    waiters is not taken (``acquire_nowait`` keeps trio's fairness).
-    """
-    try:
-        lock.acquire_nowait()
-    except trio.WouldBlock:
-        await lock.acquire()
+def _send_message(
+    protocol: Protocol,
+    data: Data,
+    fin: bool,
+    compress: bool,
+) -> None:
+    protocol.send_message(data, fin=fin, compress=compress)
 
 
 _END: Final = object()
