@@ -28,6 +28,7 @@ from trio_ws._proxy import (
     bypasses_proxy,
     parse_proxy_uri,
     proxy_from_environment,
+    resolve_proxy,
 )
 
 from .conftest import Network, route_connect
@@ -781,6 +782,42 @@ def environ(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
             monkeypatch.setenv(name, value)
 
     return set_environ
+
+
+def test_resolve_proxy_follows_changes_to_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What resolve_proxy read is reused only while the variables are as
+    # they were: every change shows at the next call.
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    assert resolve_proxy(True, False, "example.com", 80) is None
+    monkeypatch.setenv("http_proxy", "http://a:1")
+    assert resolve_proxy(True, False, "example.com", 80) == parse_proxy_uri(
+        "http://a:1"
+    )
+    assert resolve_proxy(True, True, "example.com", 443) is None
+    monkeypatch.setenv("http_proxy", "http://b:2")
+    assert resolve_proxy(True, False, "example.com", 80) == parse_proxy_uri(
+        "http://b:2"
+    )
+    monkeypatch.setenv("NO_PROXY", "example.com")
+    assert resolve_proxy(True, False, "example.com", 80) is None
+    assert resolve_proxy(True, False, "other.org", 80) == parse_proxy_uri("http://b:2")
+    monkeypatch.delenv("NO_PROXY")
+    monkeypatch.setenv("REQUEST_METHOD", "GET")
+    monkeypatch.setenv("http_proxy", "")
+    monkeypatch.setenv("HTTP_PROXY", "http://evil:1")
+    assert resolve_proxy(True, False, "example.com", 80) is None
+    monkeypatch.delenv("REQUEST_METHOD")
+    assert resolve_proxy(True, False, "example.com", 80) == parse_proxy_uri(
+        "http://evil:1"
+    )
+    monkeypatch.delenv("http_proxy")
+    monkeypatch.delenv("HTTP_PROXY")
+    assert resolve_proxy(True, False, "example.com", 80) is None
 
 
 async def test_default_takes_the_proxy_from_the_environment(
