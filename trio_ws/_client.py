@@ -202,6 +202,10 @@ async def connect(
                         await trio.aclose_forcefully(stream)
                         raise
                     break
+            # This frame lives as long as the connection: drop what only the
+            # opening needed, so that each open connection doesn't keep it
+            # (and the cyclic GC doesn't walk it at every full collection).
+            del redirects, new_handshake, handshake, result, options, timeout
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             async with running(ws, nursery):
                 yield ws
