@@ -128,7 +128,11 @@ def _split_list(values: list[str]) -> list[str]:
 
 def _has_token(headers: Headers, name: str, token: str) -> bool:
     """Whether a comma-separated header lists ``token``, ignoring case."""
-    return token in (element.lower() for element in _split_list(headers.get_all(name)))
+    values = headers.get_all(name)
+    # The usual header, one value that is the token, needs no splitting.
+    if len(values) == 1 and values[0].lower() == token:
+        return True
+    return token in (element.lower() for element in _split_list(values))
 
 
 def _to_h11_headers(headers: Headers) -> list[tuple[bytes, bytes]]:

@@ -55,6 +55,18 @@ if TYPE_CHECKING:
 __all__ = ["ClientHandshake"]
 
 
+# The headers every request starts with, lower-cased and as sent (built
+# without going through Headers.__setitem__ one by one).
+_REQUEST_NAMES = (
+    "Host",
+    "Upgrade",
+    "Connection",
+    "Sec-WebSocket-Key",
+    "Sec-WebSocket-Version",
+)
+_REQUEST_KEYS = tuple(name.lower() for name in _REQUEST_NAMES)
+
+
 @final
 class ClientHandshake:
     """The client side of the opening handshake (RFC 6455 section 4.1).
@@ -100,12 +112,11 @@ class ClientHandshake:
         self._key = generate_nonce()
 
         # RFC 6455 section 4.1 lists the headers of the request.
-        headers = Headers()
-        headers["Host"] = uri.host_header
-        headers["Upgrade"] = "websocket"
-        headers["Connection"] = "Upgrade"
-        headers["Sec-WebSocket-Key"] = self._key.decode("ascii")
-        headers["Sec-WebSocket-Version"] = "13"
+        headers = Headers._from_lists(
+            [*_REQUEST_KEYS],
+            [*_REQUEST_NAMES],
+            [uri.host_header, "websocket", "Upgrade", self._key.decode("ascii"), "13"],
+        )
         if uri.authorization is not None:
             headers["Authorization"] = uri.authorization
         if origin is not None:

@@ -283,8 +283,8 @@ class ServerHandshake:
         headers = request.headers
 
         # RFC 6455 section 4.2.1 lists what the request must contain.
-        upgrade = _header_value(headers, "Upgrade")
         if not _has_token(headers, "Upgrade", "websocket"):
+            upgrade = _header_value(headers, "Upgrade")
             raise InvalidRequest(426, str(InvalidHeader("Upgrade", upgrade)))
         if not _has_token(headers, "Connection", "upgrade"):
             connection = _header_value(headers, "Connection")
@@ -310,12 +310,11 @@ class ServerHandshake:
             if origin not in origins:
                 raise InvalidRequest(403, str(InvalidHeader("Origin", origin)))
 
-        response_headers = Headers()
-        response_headers["Upgrade"] = "websocket"
-        response_headers["Connection"] = "Upgrade"
-        response_headers["Sec-WebSocket-Accept"] = generate_accept_token(
-            key.encode()
-        ).decode()
+        response_headers = Headers._from_lists(
+            ["upgrade", "connection", "sec-websocket-accept"],
+            ["Upgrade", "Connection", "Sec-WebSocket-Accept"],
+            ["websocket", "Upgrade", generate_accept_token(key.encode()).decode()],
+        )
 
         extensions: list[DeflateParams] = []
         if compression is not None:
