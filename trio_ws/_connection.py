@@ -381,8 +381,11 @@ class Connection(Sending, trio.abc.AsyncResource):
             raise trio.BusyResourceError(msg)
         self._receiving = True
         try:
-            await trio.lowlevel.checkpoint_if_cancelled()
             messages = self._messages
+            if messages or messages.ended or self._protocol is None:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            # else the wait below comes first, and raises Cancelled in a
+            # cancelled scope before taking anything: one coroutine less.
             waited = False
             while True:
                 try:
