@@ -488,6 +488,36 @@ async def test_wss_default_context(
     assert listener.addresses == [("localhost", 443)]
 
 
+async def test_wss_default_context_is_shared(
+    nursery: trio.Nursery,
+    listener: MemoryListener,
+    autojump_clock: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One default context for the wss:// connections without ssl=, made
+    # again when a variable that create_default_context reads changed.
+    server_context, client_context = tls_contexts()
+    calls: list[None] = []
+
+    def create_default_context() -> ssl.SSLContext:
+        calls.append(None)
+        return client_context
+
+    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+    monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
+    await start(nursery, echo, listener, ssl=server_context)
+    for _ in range(2):
+        async with connect("wss://localhost/") as ws:
+            await ws.send("over TLS")
+            assert await ws.recv() == "over TLS"
+    assert len(calls) == 1
+    monkeypatch.setenv("SSLKEYLOGFILE", "")
+    async with connect("wss://localhost/") as ws:
+        await ws.send("over TLS")
+        assert await ws.recv() == "over TLS"
+    assert len(calls) == 2
+
+
 async def test_wss_untrusted_certificate(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:

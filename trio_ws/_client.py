@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -26,7 +27,6 @@ from ._uri import WebSocketURI, parse_uri
 from ._util import collapse_groups, running, seconds
 
 if TYPE_CHECKING:
-    import os
     from types import TracebackType
 
     from typing_extensions import Self
@@ -89,8 +89,10 @@ async def connect(
         origin: The ``Origin`` header, if any.
         compression: ``"deflate"`` offers permessage-deflate (RFC 7692);
             ``None`` turns compression off.
-        ssl: TLS settings for ``wss://``; a default context is made when
-            ``None``.
+        ssl: TLS settings for ``wss://``; when ``None``, the context of
+            :func:`ssl.create_default_context`, made once and shared by such
+            connections (made again if ``SSL_CERT_FILE``, ``SSL_CERT_DIR``
+            or ``SSLKEYLOGFILE`` changed).
         proxy: ``True`` (the default) takes the proxy from the environment
             (``https_proxy`` for ``wss://``, ``http_proxy`` for ``ws://``,
             else ``all_proxy``; ``no_proxy`` exempts hosts); a URI such as
@@ -158,7 +160,7 @@ async def connect(
     )
     if redirects.uri.secure:
         if ssl is None:
-            ssl = ssl_module.create_default_context()
+            ssl = default_ssl_context()
     elif ssl is not None:
         msg = "ssl is only for wss:// URIs"
         raise ValueError(msg)
@@ -184,7 +186,7 @@ async def connect(
                     try:
                         if wsuri.secure:
                             if ssl is None:  # redirected from ws:// to wss://
-                                ssl = ssl_module.create_default_context()
+                                ssl = default_ssl_context()
                             stream = await _start_tls(stream, ssl, wsuri.host)
                         timeout.msg = _HANDSHAKING
                         result = await _exchange(stream, handshake)
@@ -209,6 +211,31 @@ async def connect(
             ws.logger.debug("connection %s open to %s", ws.id, wsuri)
             async with running(ws, nursery):
                 yield ws
+
+
+# The context of wss:// connections without ssl= (and of https:// proxies),
+# shared: create_default_context() loads the system's CA certificates, a
+# millisecond or more each time, and one SSLContext wraps any number of
+# connections, in any thread. Made again when what it came from changed:
+# create_default_context itself, or a variable it reads (where OpenSSL finds
+# CA certificates, where to log TLS keys).
+_ca_paths = ssl_module.get_default_verify_paths()
+_SSL_ENV: Final = (
+    _ca_paths.openssl_cafile_env,
+    _ca_paths.openssl_capath_env,
+    "SSLKEYLOGFILE",
+)
+_default_ssl: tuple[tuple[object, ...], ssl_module.SSLContext] | None = None
+
+
+def default_ssl_context() -> ssl_module.SSLContext:
+    """What ``ssl.create_default_context()`` returns, made once while unchanged."""
+    global _default_ssl  # replaced whole, never mutated: safe across threads
+    create = ssl_module.create_default_context
+    key = (create, *map(os.environ.get, _SSL_ENV))
+    if _default_ssl is None or _default_ssl[0] != key:
+        _default_ssl = (key, create())
+    return _default_ssl[1]
 
 
 _OPENING: Final = "timed out while opening the connection"

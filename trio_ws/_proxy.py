@@ -39,7 +39,6 @@ import dataclasses
 import ipaddress
 import os
 import re
-import ssl as ssl_module
 import urllib.parse
 from collections.abc import Mapping
 from typing import Literal, final
@@ -476,10 +475,9 @@ async def open_tunnel(proxy: ProxyURI, host: str, port: int) -> trio.abc.Stream:
     try:
         if proxy.scheme == "https":
             # Import here: _client imports this module.
-            from ._client import _start_tls
+            from ._client import _start_tls, default_ssl_context
 
-            context = ssl_module.create_default_context()
-            stream = await _start_tls(stream, context, proxy.host)
+            stream = await _start_tls(stream, default_ssl_context(), proxy.host)
         conversation: HTTPConnect | Socks5Connect
         if proxy.scheme.startswith("socks5"):
             conversation = Socks5Connect(host, port, proxy.username, proxy.password)
