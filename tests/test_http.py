@@ -329,3 +329,37 @@ def test_names_must_be_strings() -> None:
     with pytest.raises(AttributeError, match="'int' object has no attribute 'lower'"):
         headers[1] = "1"  # type: ignore[index]
     assert list(headers.raw_items()) == []
+
+
+def test_kept_headers_behave_as_any() -> None:
+    # The request and response a connection keeps hold tuples (_compact);
+    # every method works on them, and a change makes them lists again.
+    headers = Headers([("Host", "a"), ("X-Tag", "1"), ("x-tag", "2")])
+    headers._compact()
+    assert headers == Headers([("Host", "a"), ("X-Tag", "1"), ("x-tag", "2")])
+    assert headers.get_all("X-TAG") == ["1", "2"]
+    assert headers["host"] == "a"
+    assert "HOST" in headers
+    assert list(headers) == ["host", "x-tag"]
+    assert len(headers) == 2
+    assert str(headers) == "Host: a\r\nX-Tag: 1\r\nx-tag: 2\r\n\r\n"
+    assert repr(headers) == "Headers([('Host', 'a'), ('X-Tag', '1'), ('x-tag', '2')])"
+    assert pickle.loads(pickle.dumps(headers)) == headers
+    assert copy.deepcopy(headers) == headers
+    copied = headers.copy()
+    copied["Host"] = "b"
+    assert headers.get_all("Host") == ["a"]
+    headers["X-Tag"] = "3"
+    headers.update({"New": "4"})
+    assert headers.get_all("x-tag") == ["1", "2", "3"]
+    assert list(headers.raw_items())[-2:] == [("X-Tag", "3"), ("New", "4")]
+    headers._compact()
+    del headers["x-tag"]
+    assert list(headers.raw_items()) == [("Host", "a"), ("New", "4")]
+    headers._compact()
+    with pytest.raises(AttributeError, match="'int' object has no attribute"):
+        headers[1] = "x"  # type: ignore[index]
+    assert list(headers.raw_items()) == [("Host", "a"), ("New", "4")]
+    headers.clear()
+    headers["Host"] = "c"
+    assert list(headers.raw_items()) == [("Host", "c")]

@@ -208,7 +208,8 @@ def _from_h11_headers(raw_items: Iterable[tuple[bytes, bytes]]) -> Headers:
         keys.append(key)
         names.append(name)
         values.append(value)
-    return Headers._from_lists(keys, names, values)
+    # Tuples: what a connection keeps (see Headers._compact).
+    return Headers._from_lists(tuple(keys), tuple(names), tuple(values))
 
 
 # The common case without h11. Most handshakes are a few well-formed lines

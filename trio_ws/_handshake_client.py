@@ -129,6 +129,8 @@ class ClientHandshake:
             headers.update(additional_headers)
         if user_agent_header is not None and "User-Agent" not in headers:
             headers["User-Agent"] = user_agent_header
+        # The connection keeps its request.
+        headers._compact()
 
         #: The handshake request.
         self.request = Request(uri.path, headers)

@@ -270,6 +270,8 @@ class ServerHandshake:
             return self.bad_request(exc, server_header=server_header), None
         if server_header is not None:
             response.headers["Server"] = server_header
+        # The connection keeps its response.
+        response.headers._compact()
         return response, result
 
     def _negotiate(

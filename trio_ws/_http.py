@@ -84,24 +84,49 @@ class Headers(MutableMapping[str, str]):
     # lists is about as fast as a dict lookup, and they take a fraction of
     # the memory of a dict of lists, which every open connection would keep
     # twice (its request and response). Lower-cased names are shared between
-    # instances (see _lower).
+    # instances (see _lower). Headers that a connection keeps (its request
+    # and response) hold tuples instead (see _compact): the cyclic GC stops
+    # tracking a tuple of strings, so that they cost nothing at each full
+    # collection; a change makes them lists again (see _lists).
     __slots__ = ("_keys", "_names", "_values")
 
+    _keys: list[str] | tuple[str, ...]
+    _names: list[str] | tuple[str, ...]
+    _values: list[str] | tuple[str, ...]
+
     def __init__(self, *args: HeadersLike, **kwargs: str) -> None:
-        self._keys: list[str] = []
-        self._names: list[str] = []
-        self._values: list[str] = []
+        self._keys = []
+        self._names = []
+        self._values = []
         if args or kwargs:
             self.update(*args, **kwargs)
 
     @classmethod
     def _from_lists(
-        cls, keys: list[str], names: list[str], values: list[str]
+        cls,
+        keys: list[str] | tuple[str, ...],
+        names: list[str] | tuple[str, ...],
+        values: list[str] | tuple[str, ...],
     ) -> Headers:
-        """Adopt three parallel lists, ``keys`` already lower-cased (no copy)."""
+        """Adopt three parallel lists (or tuples), ``keys`` already lower-cased."""
         headers = cls.__new__(cls)
         headers._keys, headers._names, headers._values = keys, names, values
         return headers
+
+    def _compact(self) -> None:
+        """Hold tuples rather than lists, for headers that are kept."""
+        self._keys = tuple(self._keys)
+        self._names = tuple(self._names)
+        self._values = tuple(self._values)
+
+    def _lists(self) -> tuple[list[str], list[str], list[str]]:
+        """The three lists, made again from tuples if :meth:`_compact` ran."""
+        keys, names, values = self._keys, self._names, self._values
+        if type(keys) is list and type(names) is list and type(values) is list:
+            return keys, names, values
+        lists = list(keys), list(names), list(values)
+        self._keys, self._names, self._values = lists
+        return lists
 
     def __str__(self) -> str:
         """The headers as they look on the wire, blank line included."""
@@ -117,7 +142,7 @@ class Headers(MutableMapping[str, str]):
     def copy(self) -> Headers:
         """Return an independent copy of these headers."""
         return Headers._from_lists(
-            self._keys.copy(), self._names.copy(), self._values.copy()
+            list(self._keys), list(self._names), list(self._values)
         )
 
     # copy.copy() would share the internal lists with the original.
@@ -149,9 +174,10 @@ class Headers(MutableMapping[str, str]):
 
     def __setitem__(self, name: str, value: str) -> None:
         """Add a value to the header ``name``, after any existing ones."""
-        self._keys.append(_lower(name))
-        self._names.append(name)
-        self._values.append(value)
+        keys, names, values = self._lists()
+        keys.append(_lower(name))
+        names.append(name)
+        values.append(value)
 
     def __delitem__(self, name: str) -> None:
         """Remove every value of the header ``name``.
