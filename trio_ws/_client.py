@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -272,23 +272,27 @@ class _Timeout:
             raise TimeoutError(self.msg) from trio.TooSlowError()
 
 
-async def _open_stream(
+def _open_stream(
     uri: WebSocketURI,
     proxy: str | Literal[True] | None,
     unix_socket_path: str | os.PathLike[str] | None,
-) -> trio.abc.Stream:
-    """Open the transport to ``uri``; the caller bounds its time."""
+) -> Awaitable[trio.abc.Stream]:
+    """Open the transport to ``uri``; the caller awaits it and bounds its time.
+
+    A plain function that returns trio's coroutine, rather than a coroutine
+    of its own around it: one object less to allocate per connection.
+    """
     if unix_socket_path is not None:
         # The socket stands for the server: no DNS, no proxy.
-        return await trio.open_unix_socket(unix_socket_path)
+        return trio.open_unix_socket(unix_socket_path)  # noqa: ASYNC105
     # Reads the environment for proxy=True; a few dict lookups when unset.
     # Per attempt, as no_proxy may treat a redirect's host otherwise.
     tunnel = (
         None if proxy is None else resolve_proxy(proxy, uri.secure, uri.host, uri.port)
     )
     if tunnel is None:
-        return await trio.open_tcp_stream(uri.host, uri.port)
-    return await open_tunnel(tunnel, uri.host, uri.port)
+        return trio.open_tcp_stream(uri.host, uri.port)  # noqa: ASYNC105
+    return open_tunnel(tunnel, uri.host, uri.port)
 
 
 async def _start_tls(
