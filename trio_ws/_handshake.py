@@ -239,6 +239,22 @@ _STATUS_101_RE = re.compile(
 _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 # Headers that h11 interprets (framing) or orders (Host) when it writes.
 _FRAMING = (b"content-length", b"transfer-encoding")
+# Header lines that trio_ws sends on every connection: _write_head takes
+# them without matching two regular expressions each (the filter below
+# keeps only what those would accept).
+_KNOWN_FIELDS: Final = frozenset(
+    (name, value)
+    for name, value in [
+        (b"Upgrade", b"websocket"),
+        (b"Connection", b"Upgrade"),
+        (b"Sec-WebSocket-Version", b"13"),
+        (b"User-Agent", DEFAULT_USER_AGENT.encode("latin-1")),
+        (b"Server", DEFAULT_SERVER.encode("latin-1")),
+    ]
+    if _FIELD_NAME_RE.fullmatch(name)
+    and _FIELD_VALUE_RE.fullmatch(value)
+    and name.lower() not in (*_FRAMING, b"host")
+)
 
 
 class _Head(NamedTuple):
@@ -309,6 +325,9 @@ def _write_head(start: bytes, headers: list[tuple[bytes, bytes]]) -> bytes | Non
     """
     parts = [start, b"\r\n"]
     for name, value in headers:
+        if (name, value) in _KNOWN_FIELDS:
+            parts += (name, b": ", value, b"\r\n")
+            continue
         if (
             _FIELD_NAME_RE.fullmatch(name) is None
             or _FIELD_VALUE_RE.fullmatch(value) is None
