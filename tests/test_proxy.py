@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 
@@ -818,6 +819,11 @@ def test_resolve_proxy_follows_changes_to_the_environment(
     monkeypatch.delenv("http_proxy")
     monkeypatch.delenv("HTTP_PROXY")
     assert resolve_proxy(True, False, "example.com", 80) is None
+    # os.environ replaced by a plain mapping, as some tests do: read as is.
+    monkeypatch.setattr(os, "environ", {"http_proxy": "http://c:3"})
+    assert resolve_proxy(True, False, "example.com", 80) == parse_proxy_uri(
+        "http://c:3"
+    )
 
 
 async def test_default_takes_the_proxy_from_the_environment(

@@ -166,9 +166,9 @@ _ENV_NAMES = (
 # dict lookup; os.environ.get encodes the name, then raises and catches a
 # KeyError for each variable that isn't set: about 6 microseconds per
 # connection for the usual case, no proxy at all. _data is CPython's
-# (since 3.2); without it, os.environ is read as is.
-_environ_data: dict[object, object] | None = getattr(os.environ, "_data", None)
-_env_keys = tuple(map(os.environ.encodekey, _ENV_NAMES)) if _environ_data else ()
+# (since 3.2); without it (or if os.environ was replaced by something else),
+# os.environ is read as is.
+_env_keys = tuple(map(os.environ.encodekey, _ENV_NAMES))
 # The raw values of _ENV_NAMES, and the variables among them that are set.
 _env_cache: tuple[tuple[object, ...], Mapping[str, str]] = ((), {})
 
@@ -180,14 +180,16 @@ def _proxy_environ() -> Mapping[str, str]:
     call, so that a changed environment is honoured at the next connection.
     """
     global _env_cache  # replaced whole, never mutated: safe across threads
-    if _environ_data is None:
-        return os.environ
-    key = tuple(map(_environ_data.get, _env_keys))
-    cached_key, environ = _env_cache
+    environ = os.environ
+    data = getattr(environ, "_data", None) if type(environ) is os._Environ else None
+    if not isinstance(data, dict):
+        return environ
+    key = tuple(map(data.get, _env_keys))
+    cached_key, cached = _env_cache
     if key != cached_key:
-        environ = {name: os.environ[name] for name in _ENV_NAMES if name in os.environ}
-        _env_cache = (key, environ)
-    return environ
+        cached = {name: environ[name] for name in _ENV_NAMES if name in environ}
+        _env_cache = (key, cached)
+    return cached
 
 
 def proxy_from_environment(
