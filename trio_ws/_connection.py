@@ -242,7 +242,8 @@ class Connection(Sending, trio.abc.AsyncResource):
         try:
             with self._reader_scope:
                 self._bound_final_writes(protocol)
-                await self._flush()
+                if protocol.has_data_to_send:
+                    await self._flush()
                 while not protocol.failed:
                     if messages.paused:  # tested here: no coroutine per read
                         await messages.wait_writable()
@@ -263,7 +264,7 @@ class Connection(Sending, trio.abc.AsyncResource):
                         protocol.fail(1011, "internal error", cause=exc)
                     self._dispatch(protocol)
                     self._bound_final_writes(protocol)
-                    if protocol.has_data_to_send:
+                    if protocol.has_data_to_send:  # no coroutine per read
                         await self._flush()
                     if protocol.handshake_done and not self.is_client:
                         # RFC 6455 7.1.1: the server closes the TCP connection
@@ -296,10 +297,8 @@ class Connection(Sending, trio.abc.AsyncResource):
             self._end()
 
     async def _flush(self) -> None:
-        """Write the protocol's automatic replies, if any."""
+        """Write the protocol's automatic replies; the caller saw some."""
         protocol = self._proto
-        if not protocol.has_data_to_send:
-            return
         async with self._write_lock:
             # Another writer may have taken the bytes meanwhile; writing
             # nothing is harmless. A failed write aborted the connection: the
