@@ -23,7 +23,9 @@ Connection.send                 before  test_connection::test_send_cancelled_bef
                                         test_connection::test_send_cancelled_mid_frame_aborts,
                                         test_connection::test_send_cancelled_between_fragments_fails_with_1011,
                                         test_compress_flag::test_cancelled_during
-Connection.recv                 before  test_connection::test_recv_cancelled_before
+Connection.recv                 before  test_connection::test_recv_cancelled_before,
+                                        test_connection::test_recv_cancelled_before_with_nothing_queued,
+                                        test_connection::test_recv_cancelled_before_once_closed
                                 during  test_connection::test_recv_cancelled_during
 Connection.ping                 before  test_connection::test_ping_cancelled_before
                                 during  test_connection::test_ping_cancelled_while_waiting_for_the_pong,

@@ -494,6 +494,34 @@ async def test_recv_cancelled_before(autojump_clock: trio.testing.MockClock) -> 
         assert await ws.recv() == "kept"
 
 
+async def test_recv_cancelled_before_with_nothing_queued(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # recv's wait is then its first checkpoint: it raises Cancelled at once.
+    async with open_connection(ServerConnection) as (ws, peer):
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.recv()
+        assert scope.cancelled_caught
+        assert trio.current_time() == 0
+        await peer.send_frame(OP_TEXT, b"after")
+        assert await ws.recv() == "after"
+
+
+async def test_recv_cancelled_before_once_closed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_connection(ServerConnection) as (ws, peer):
+        await peer.send_close(1000)
+        await ws.wait_closed()
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await ws.recv()
+        assert scope.cancelled_caught
+        with pytest.raises(ConnectionClosedOK):
+            await ws.recv()
+
+
 async def test_recv_cancelled_during(autojump_clock: trio.testing.MockClock) -> None:
     async with open_connection(ServerConnection) as (ws, peer):
         with trio.move_on_after(5) as scope:
