@@ -31,7 +31,7 @@ cancelled part-way aborts the connection: nothing may follow a partial
 frame. ``_send_lock`` keeps the frames of one (possibly fragmented) message
 together; control frames may still slip between fragments, as RFC 6455
 section 5.4 allows. On the send path a free lock is taken without a schedule
-point (``acquire_nowait``): the write itself is the one trio requires of
+point (``_acquire``): the write itself is the one trio requires of
 ``send``.
 That sending side (``send``, ``ping``, ``pong`` and the write path) is in
 ``_sending.py``; this module keeps the state, the reader, the heartbeat and

@@ -8,10 +8,8 @@ protocol make the frames while the connection is OPEN, and writes them with
 the transport breaks. ``send`` also holds ``_send_lock`` around the frames of
 one message, so that messages never interleave; a fragmented message comes
 from :class:`_Fragments`, over a sync or an async iterable. Free locks are
-taken with ``acquire_nowait``, without a schedule point (the write is the
-one trio requires), inline: a coroutine per lock and per message would be
-that many more objects for the garbage collector, which costs CPU in
-proportion to the connections alive.
+taken by ``_acquire`` without a schedule point (the write is the one trio
+requires) and without a coroutine of its own.
 
 The locks, the protocol and the closing logic (``_fail``, ``_abort``,
 ``_closed_exception``) belong to the connection; the theory of operation is
@@ -23,6 +21,7 @@ from __future__ import annotations
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -139,14 +138,9 @@ class Sending:
         if isinstance(message, (str, bytes, bytearray, memoryview)):
             # No check for cancellation here: _write makes it under the lock,
             # before the frames are made, and a busy lock is a checkpoint.
-            # The locks are taken inline, as in _write: every coroutine
-            # called per message is one more object for the garbage
-            # collector, which weighs with many connections.
             lock = self._send_lock
-            try:
-                lock.acquire_nowait()  # see _write
-            except trio.WouldBlock:
-                await lock.acquire()
+            if (wait := _acquire(lock)) is not None:
+                await wait
             try:
                 await self._write(_send_message, message, True, compress)
             finally:
@@ -202,13 +196,8 @@ class Sending:
             there, nothing was made or sent. Later, see :meth:`_send_all`.
         """
         lock = self._write_lock
-        try:
-            # A free lock is taken without a schedule point: the write is
-            # the one trio requires. A free lock with waiters is not taken
-            # (acquire_nowait keeps trio's fairness).
-            lock.acquire_nowait()
-        except trio.WouldBlock:
-            await lock.acquire()
+        if (wait := _acquire(lock)) is not None:
+            await wait
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             protocol = self._proto
@@ -292,6 +281,23 @@ class Sending:
         """
         payload = control_payload(data)
         await self._write(lambda protocol: protocol.send_pong(payload))
+
+
+def _acquire(lock: trio.Lock) -> Awaitable[None] | None:
+    """Take ``lock`` now if it is free, else return the wait for it.
+
+    ``async with lock`` yields to trio's run loop even when the lock is free;
+    on the send path the write that follows is a checkpoint already, so that
+    pass would be pure overhead. A free lock with waiters is not taken
+    (``acquire_nowait`` keeps trio's fairness). Not a coroutine itself: one
+    per lock and per message would be that many more objects for the garbage
+    collector, which weighs with many connections.
+    """
+    try:
+        lock.acquire_nowait()
+    except trio.WouldBlock:
+        return lock.acquire()
+    return None
 
 
 def _send_message(
