@@ -19,6 +19,7 @@ from trio_ws._client import _handshake as client_handshake
 from trio_ws._extensions import DeflateParams
 from trio_ws._handshake_client import ClientHandshake
 from trio_ws._uri import parse_uri
+from trio_ws.testing._pair import _OneShotListener
 
 from .peer import RawPeer, echo_connection
 
@@ -35,24 +36,6 @@ def parse_agreement(value: str) -> DeflateParams:
         key, _, bits = param.partition("=")
         fields[key] = int(bits) if bits else True
     return DeflateParams(**fields)  # type: ignore[arg-type]
-
-
-class OneShotListener(trio.abc.Listener[trio.abc.Stream]):
-    """Hands one memory stream to ``serve``, then waits forever."""
-
-    def __init__(self, stream: trio.abc.Stream) -> None:
-        self.stream: trio.abc.Stream | None = stream
-
-    async def accept(self) -> trio.abc.Stream:
-        stream, self.stream = self.stream, None
-        if stream is None:
-            await trio.sleep_forever()
-        await trio.lowlevel.checkpoint()
-        assert stream is not None
-        return stream
-
-    async def aclose(self) -> None:
-        await trio.lowlevel.checkpoint()
 
 
 async def echo(ws: trio_ws.ServerConnection) -> None:
@@ -104,7 +87,7 @@ async def test_server_negotiation(
             functools.partial(
                 trio_ws.serve,
                 echo,
-                listeners=[OneShotListener(ws_end)],
+                listeners=[_OneShotListener(ws_end)],
                 ping_interval=None,
             )
         )
