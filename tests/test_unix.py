@@ -215,30 +215,29 @@ async def test_unix_socket_bypasses_proxies(
     assert unix_network.paths == ["/run/app.sock"]
 
 
-async def test_open_timeout_while_connecting(
-    unix_network: UnixNetwork, autojump_clock: object
-) -> None:
-    unix_network.delay = math.inf
+async def assert_open_timeout(message: str) -> None:
+    """Connecting over ``/s`` with ``open_timeout=3`` fails with ``message`` at 3 s."""
     with pytest.raises(TimeoutError) as info:
         async with trio_ws.connect(
             "ws://localhost/", unix_socket_path="/s", open_timeout=3
         ):
             pytest.fail("connected")  # pragma: no cover
-    assert str(info.value) == "timed out while opening the connection"
+    assert str(info.value) == message
     assert trio.current_time() == 3
+
+
+async def test_open_timeout_while_connecting(
+    unix_network: UnixNetwork, autojump_clock: object
+) -> None:
+    unix_network.delay = math.inf
+    await assert_open_timeout("timed out while opening the connection")
 
 
 async def test_open_timeout_during_handshake(
     unix_network: UnixNetwork, autojump_clock: object
 ) -> None:
     unix_network.delay = 1
-    with pytest.raises(TimeoutError) as info:
-        async with trio_ws.connect(
-            "ws://localhost/", unix_socket_path="/s", open_timeout=3
-        ):
-            pytest.fail("connected")  # pragma: no cover
-    assert str(info.value) == "timed out during the opening handshake"
-    assert trio.current_time() == 3
+    await assert_open_timeout("timed out during the opening handshake")
     # The client closed its end: the silent server sees the request, then EOF.
     (peer,) = unix_network.peers
     assert (await receive_all(peer)).startswith(b"GET / HTTP/1.1\r\n")
