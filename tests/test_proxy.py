@@ -841,6 +841,19 @@ async def test_default_takes_the_proxy_from_the_environment(
     assert seen == [b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n"]
 
 
+async def assert_connects_directly(
+    nursery: trio.Nursery, network: Network, tunnels: Tunnels, **options: object
+) -> None:
+    """``connect("ws://example.com/", **options)`` goes to example.com:80, no proxy."""
+
+    async def direct() -> None:
+        tunnels.hand_over(await network.accept())
+
+    nursery.start_soon(direct)
+    await echo_once("ws://example.com/", **options)
+    assert network.addresses == [("example.com", 80)]
+
+
 @pytest.mark.parametrize("no_proxy", ["*", "example.com", ".com", "example.com:80"])
 async def test_no_proxy_connects_directly(
     nursery: trio.Nursery,
@@ -851,13 +864,7 @@ async def test_no_proxy_connects_directly(
     no_proxy: str,
 ) -> None:
     environ(http_proxy="http://envproxy:3128", NO_PROXY=no_proxy)
-
-    async def direct() -> None:
-        tunnels.hand_over(await network.accept())
-
-    nursery.start_soon(direct)
-    await echo_once("ws://example.com/")
-    assert network.addresses == [("example.com", 80)]
+    await assert_connects_directly(nursery, network, tunnels)
 
 
 async def test_proxy_none_ignores_the_environment(
@@ -868,13 +875,7 @@ async def test_proxy_none_ignores_the_environment(
     environ: Callable[..., None],
 ) -> None:
     environ(http_proxy="http://envproxy:3128", all_proxy="socks5://s")
-
-    async def direct() -> None:
-        tunnels.hand_over(await network.accept())
-
-    nursery.start_soon(direct)
-    await echo_once("ws://example.com/", proxy=None)
-    assert network.addresses == [("example.com", 80)]
+    await assert_connects_directly(nursery, network, tunnels, proxy=None)
 
 
 async def test_invalid_proxy_in_the_environment(
