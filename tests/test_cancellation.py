@@ -6,6 +6,7 @@ call is cancelled while it waits.
 
 connect (entering)              before  test_client::test_cancelled_before_connect
                                 during  test_client::test_cancelled_during_tcp,
+                                        test_client::test_cancelled_during_tls,
                                         test_client::test_cancelled_during_handshake,
                                         test_proxy::test_cancelled_during_the_proxy_conversation,
                                         test_unix::test_cancelled_during_handshake,
@@ -13,7 +14,9 @@ connect (entering)              before  test_client::test_cancelled_before_conne
 connect (the block)             during  test_client::test_cancelling_block_sends_1001,
                                         test_client::test_cancelling_block_waits_at_most_close_timeout
 serve                           before  test_server::test_serve_cancelled_before
-                                during  test_server::test_cancel_serve_sends_1001_within_close_timeout,
+                                during  test_server::test_cancel_serve_during_a_handshake_drops_the_client,
+                                        test_server::test_cancel_serve_during_process_request_drops_the_client,
+                                        test_server::test_cancel_serve_sends_1001_within_close_timeout,
                                         test_server::test_cancel_serve_completes_closing_handshake
 Server.aclose                   before  test_server::test_aclose_cancelled_before
                                 during  test_server::test_aclose_cancelled_cancels_connections

@@ -547,6 +547,26 @@ async def test_wss_open_timeout_during_tls(
     assert closed_at == [4]
 
 
+async def test_cancelled_during_tls(
+    nursery: trio.Nursery, network: Network, autojump_clock: object
+) -> None:
+    closed_at: list[float] = []
+
+    async def server() -> None:
+        peer = await network.accept()
+        await receive_all(peer)  # a ClientHello, never answered
+        closed_at.append(trio.current_time())
+
+    nursery.start_soon(server)
+    with trio.move_on_after(2) as scope:
+        async with connect("wss://localhost/", ssl=tls_contexts()[1]):
+            raise AssertionError("not reached")
+    assert scope.cancelled_caught
+    assert trio.current_time() == 2
+    await trio.testing.wait_all_tasks_blocked()
+    assert closed_at == [2]
+
+
 async def test_wss_explicit_port_large_message(
     nursery: trio.Nursery, listener: MemoryListener, autojump_clock: object
 ) -> None:

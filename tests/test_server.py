@@ -490,6 +490,39 @@ async def test_cancel_serve_sends_1001_within_close_timeout(
     assert await receive_all(stream) == CLOSE_1001
 
 
+async def test_cancel_serve_during_a_handshake_drops_the_client(
+    listener: MemoryListener, autojump_clock: object
+) -> None:
+    # The request is still incomplete: the handshake's own deadline
+    # (open_timeout) is far off, serve's cancellation ends it at once.
+    async with trio.open_nursery() as nursery:
+        await start(nursery, echo, listener, open_timeout=100)
+        stream = await send_raw(listener, upgrade_request()[:30])
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert trio.current_time() == 1
+    assert await receive_all(stream) == b""
+
+
+async def test_cancel_serve_during_process_request_drops_the_client(
+    listener: MemoryListener, autojump_clock: object
+) -> None:
+    entered: list[float] = []
+
+    async def process_request(ws: ServerConnection, request: Request) -> None:
+        entered.append(trio.current_time())
+        await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        await start(nursery, echo, listener, process_request=process_request)
+        stream = await send_raw(listener, upgrade_request())
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+    assert entered == [0]
+    assert trio.current_time() == 1
+    assert await receive_all(stream) == b""
+
+
 async def test_cancel_serve_completes_closing_handshake(
     listener: MemoryListener, autojump_clock: object
 ) -> None:
