@@ -39,6 +39,22 @@ xor_mask(const unsigned char *in, unsigned char *out, Py_ssize_t n,
     }
 }
 
+/* Get a masking key's buffer into *key: 0, or -1 with an error set (and
+   nothing to release) unless it is 4 bytes long. */
+static int
+get_key(PyObject *obj, Py_buffer *key)
+{
+    if (PyObject_GetBuffer(obj, key, PyBUF_SIMPLE) < 0) {
+        return -1;
+    }
+    if (key->len != 4) {
+        PyBuffer_Release(key);
+        PyErr_SetString(PyExc_ValueError, "the mask must be 4 bytes long");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *
 apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -53,13 +69,9 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+    if (get_key(args[1], &key) < 0) {
         PyBuffer_Release(&data);
         return NULL;
-    }
-    if (key.len != 4) {
-        PyErr_SetString(PyExc_ValueError, "the mask must be 4 bytes long");
-        goto done;
     }
     result = PyBytes_FromStringAndSize(NULL, data.len);
     if (result != NULL) {
@@ -67,7 +79,6 @@ apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                  (unsigned char *)PyBytes_AS_STRING(result), data.len,
                  (const unsigned char *)key.buf);
     }
-done:
     PyBuffer_Release(&key);
     PyBuffer_Release(&data);
     return result;
@@ -102,15 +113,9 @@ build_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[1], &payload, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    if (masked) {
-        if (PyObject_GetBuffer(args[2], &key, PyBUF_SIMPLE) < 0) {
-            PyBuffer_Release(&payload);
-            return NULL;
-        }
-        if (key.len != 4) {
-            PyErr_SetString(PyExc_ValueError, "the mask must be 4 bytes long");
-            goto done;
-        }
+    if (masked && get_key(args[2], &key) < 0) {
+        PyBuffer_Release(&payload);
+        return NULL;
     }
     n = (unsigned long long)payload.len;
     header = 2 + (n > 0xFFFF ? 8 : n > 125 ? 2 : 0) + (masked ? 4 : 0);
