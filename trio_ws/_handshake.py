@@ -40,12 +40,14 @@ import re
 import sys
 from typing import TYPE_CHECKING, Final, NamedTuple, final
 
+import h11
+
 from ._exceptions import InvalidHandshake
 from ._http import Headers, _lower
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from ._extensions import DeflateParams
 
@@ -133,6 +135,22 @@ def _has_token(headers: Headers, name: str, token: str) -> bool:
     if len(values) == 1 and values[0].lower() == token:
         return True
     return token in (element.lower() for element in _split_list(values))
+
+
+def _next_event(
+    conn: h11.Connection,
+    too_large: Callable[[], InvalidHandshake],
+    invalid: Callable[[], InvalidHandshake],
+) -> type[h11.NEED_DATA | h11.PAUSED] | h11.Event:
+    """``conn.next_event()``, h11's refusal turned into trio_ws's error.
+
+    ``too_large()`` for a head over the bound (h11 hints 431), ``invalid()``
+    for anything else h11 can't parse; both chained to h11's error.
+    """
+    try:
+        return conn.next_event()
+    except h11.RemoteProtocolError as exc:
+        raise (too_large() if exc.error_status_hint == 431 else invalid()) from exc
 
 
 def _to_h11_headers(headers: Headers) -> list[tuple[bytes, bytes]]:

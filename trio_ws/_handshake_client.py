@@ -38,6 +38,7 @@ from ._handshake import (
     _from_h11_headers,
     _has_token,
     _header_value,
+    _next_event,
     _parse_head,
     _split_list,
     _to_h11_headers,
@@ -65,6 +66,10 @@ _REQUEST_NAMES = (
     "Sec-WebSocket-Version",
 )
 _REQUEST_KEYS = tuple(name.lower() for name in _REQUEST_NAMES)
+
+
+def _invalid_response() -> InvalidHandshake:
+    return InvalidHandshake("did not receive a valid HTTP response")
 
 
 @final
@@ -244,12 +249,7 @@ class ClientHandshake:
     def _process(self) -> bool:
         conn = self._h11()
         while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                if exc.error_status_hint == 431:
-                    raise self._too_large() from exc
-                raise InvalidHandshake("did not receive a valid HTTP response") from exc
+            event = _next_event(conn, self._too_large, _invalid_response)
             if event is h11.NEED_DATA:
                 return False
             if isinstance(event, h11.InformationalResponse):

@@ -34,6 +34,7 @@ from ._handshake import (
     _from_h11_headers,
     _has_token,
     _header_value,
+    _next_event,
     _parse_request,
     _split_list,
     _to_h11_headers,
@@ -57,6 +58,10 @@ _BROWSER_HINT = (
     "\nYou cannot access a WebSocket server directly with a browser. "
     "You need a WebSocket client.\n"
 )
+
+
+def _invalid_request() -> InvalidRequest:
+    return InvalidRequest(400, "did not receive a valid HTTP request")
 
 
 @final
@@ -136,14 +141,7 @@ class ServerHandshake:
             conn.receive_data(bytes(data))
             self._received += len(data)
         while True:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                if exc.error_status_hint == 431:
-                    raise self._too_large() from exc
-                raise InvalidRequest(
-                    400, "did not receive a valid HTTP request"
-                ) from exc
+            event = _next_event(conn, self._too_large, _invalid_request)
             if event is h11.NEED_DATA:
                 return None
             if isinstance(event, h11.Request):
