@@ -63,20 +63,20 @@ MASKS = [py_mask] + ([] if mask is py_mask else [mask])
 
 
 @contextlib.contextmanager
-def masking_with(masker: Callable[[bytes, bytes], bytes]) -> Iterator[None]:
-    """Make the frame layer mask with ``masker``."""
-    saved = _frames.mask
-    _frames.mask = masker
-    try:
+def frames_using(**functions: object) -> Iterator[None]:
+    """Make the frame layer use these functions (``mask``, ``parse_whole``).
+
+    For tests drawing them with hypothesis, where fixtures cannot vary.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        for name, function in functions.items():
+            patch.setattr(_frames, name, function)
         yield
-    finally:
-        _frames.mask = saved
 
 
 @pytest.fixture(params=MASKS, ids=lambda m: m.__name__)
-def masker(request: pytest.FixtureRequest) -> Iterator[None]:
-    with masking_with(request.param):
-        yield
+def masker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_frames, "mask", request.param)
 
 
 #: The pure-Python frame builder, and the C one when built.
@@ -92,23 +92,9 @@ def builder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 PARSERS = [py_parse_whole] + ([] if parse_whole is py_parse_whole else [parse_whole])
 
 
-@contextlib.contextmanager
-def parsing_with(
-    parser: Callable[[bytes, int, bool, int, list[str | bytes]], int],
-) -> Iterator[None]:
-    """Make the protocol parse whole frames with ``parser``."""
-    saved = _frames.parse_whole
-    _frames.parse_whole = parser
-    try:
-        yield
-    finally:
-        _frames.parse_whole = saved
-
-
 @pytest.fixture(params=PARSERS, ids=lambda p: p.__name__)
-def parser(request: pytest.FixtureRequest) -> Iterator[None]:
-    with parsing_with(request.param):
-        yield
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_frames, "parse_whole", request.param)
 
 
 @pytest.mark.parametrize("masker", MASKS)
@@ -285,16 +271,20 @@ def test_outbound_hooks_run_only_where_an_extension_rewrites_frames(
     assert hooked == ([] if fast else [Opcode.BINARY, Opcode.PING])
 
 
-class _Growing(Extension):
-    """Doubles every outbound payload and sets RSV2 and RSV3."""
-
-    name = "x-growing"
+class _Enabled(Extension):
+    """An extension in use, which changes nothing unless a subclass does."""
 
     def enabled(self) -> bool:
         return True
 
     def offer(self) -> str:
         return self.name
+
+
+class _Growing(_Enabled):
+    """Doubles every outbound payload and sets RSV2 and RSV3."""
+
+    name = "x-growing"
 
     def frame_outbound(
         self,
@@ -338,7 +328,7 @@ def test_frame_builders_agree(
     expected = frame(opcode, payload, fin=fin, rsv=rsv, mask=key)
     for build in BUILDERS:
         for masker in MASKS:
-            with masking_with(masker):
+            with frames_using(mask=masker):
                 built = build(first, kind(payload), key)  # type: ignore[arg-type]
             assert type(built) is bytes
             assert built == expected
@@ -462,7 +452,7 @@ def test_parsing_matches_wsproto(
     chunks = _split(_stream(masked), cuts)
     expected = _events(theirs, chunks)
     assert expected[-1][0] is Opcode.CLOSE
-    with masking_with(masker):
+    with frames_using(mask=masker):
         assert _events(ours, chunks) == expected
 
 
@@ -487,16 +477,10 @@ def test_parse_errors_match_wsproto(bad: bytes, split: int) -> None:
     assert _events(ours, chunks) == expected
 
 
-class _Trailer(Extension):
+class _Trailer(_Enabled):
     """Gives payloads back as bytearray and adds a byte at each frame's end."""
 
     name = "x-trailer"
-
-    def enabled(self) -> bool:
-        return True
-
-    def offer(self) -> str:
-        return self.name
 
     def frame_inbound_payload_data(
         self, proto: FrameDecoder | FrameProtocol, data: bytes
@@ -673,7 +657,7 @@ def test_whole_frames_parse_as_wsproto_does(
     frames = data.draw(st.lists(_any_frame(masked=not client), min_size=1, max_size=8))
     extensions = [DeflateParams()] if deflate else []
     fast, reference = _protocols(client, max_size=max_size, extensions=extensions)
-    with parsing_with(parser), masking_with(masker):
+    with frames_using(parse_whole=parser, mask=masker):
         _feed_both(fast, reference, _split(b"".join(frames), cuts))
 
 
@@ -966,7 +950,7 @@ def test_whole_compressed_frames_parse_as_wsproto_does(
     stream = data.draw(_deflate_stream(masked=not client, params=params))
     fast, reference = _protocols(client, max_size=max_size, extensions=[params])
     assert fast._frames.inflater is fast._filter
-    with parsing_with(parser):
+    with frames_using(parse_whole=parser):
         _feed_both(fast, reference, _split(stream, cuts))
 
 
