@@ -410,22 +410,21 @@ async def _handshake(
                     handshake.receive_eof()  # raises: the request is incomplete
                 request = handshake.receive_data(data)
             ws.request = request
+            early: Response | None = None
             if server._closing:
-                response = ws.respond(503, "Server is shutting down.\n")
+                early = ws.respond(503, "Server is shutting down.\n")
+            elif config.process_request is not None:
+                early = await _maybe_await(config.process_request(ws, request))
+            if early is not None:
+                response = early
             else:
-                early = None
-                if config.process_request is not None:
-                    early = await _maybe_await(config.process_request(ws, request))
-                if early is not None:
-                    response = early
-                else:
-                    response, result = _accept(ws, handshake, request, config)
-                    if result is not None and config.process_response is not None:
-                        replaced = await _maybe_await(
-                            config.process_response(ws, request, response)
-                        )
-                        if replaced is not None:
-                            response = replaced
+                response, result = _accept(ws, handshake, request, config)
+                if result is not None and config.process_response is not None:
+                    replaced = await _maybe_await(
+                        config.process_response(ws, request, response)
+                    )
+                    if replaced is not None:
+                        response = replaced
         except InvalidHandshake as exc:
             # Malformed HTTP: a 4xx, never a traceback.
             ws.logger.debug("invalid request: %s", exc)
