@@ -465,6 +465,21 @@ async def test_ipv6_literal(
 # --- TLS -------------------------------------------------------------------------
 
 
+def fake_default_context(
+    monkeypatch: pytest.MonkeyPatch, context: ssl.SSLContext
+) -> list[ssl.SSLContext]:
+    """Make ``ssl.create_default_context`` return ``context``; return the
+    list of the contexts it made, one per call."""
+    made: list[ssl.SSLContext] = []
+
+    def create_default_context() -> ssl.SSLContext:
+        made.append(context)
+        return context
+
+    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+    return made
+
+
 async def test_wss_default_context(
     nursery: trio.Nursery,
     listener: MemoryListener,
@@ -472,13 +487,7 @@ async def test_wss_default_context(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server_context, client_context = tls_contexts()
-    made: list[ssl.SSLContext] = []
-
-    def create_default_context() -> ssl.SSLContext:
-        made.append(client_context)
-        return client_context
-
-    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+    made = fake_default_context(monkeypatch, client_context)
     await start(nursery, echo, listener, ssl=server_context)
     async with connect("wss://localhost/") as ws:
         assert isinstance(ws._stream, trio.SSLStream)
@@ -497,25 +506,19 @@ async def test_wss_default_context_is_shared(
     # One default context for the wss:// connections without ssl=, made
     # again when a variable that create_default_context reads changed.
     server_context, client_context = tls_contexts()
-    calls: list[None] = []
-
-    def create_default_context() -> ssl.SSLContext:
-        calls.append(None)
-        return client_context
-
-    monkeypatch.setattr(ssl, "create_default_context", create_default_context)
+    made = fake_default_context(monkeypatch, client_context)
     monkeypatch.delenv("SSLKEYLOGFILE", raising=False)
     await start(nursery, echo, listener, ssl=server_context)
     for _ in range(2):
         async with connect("wss://localhost/") as ws:
             await ws.send("over TLS")
             assert await ws.recv() == "over TLS"
-    assert len(calls) == 1
+    assert made == [client_context]
     monkeypatch.setenv("SSLKEYLOGFILE", "")
     async with connect("wss://localhost/") as ws:
         await ws.send("over TLS")
         assert await ws.recv() == "over TLS"
-    assert len(calls) == 2
+    assert made == [client_context, client_context]
 
 
 async def test_wss_untrusted_certificate(
