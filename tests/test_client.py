@@ -365,6 +365,20 @@ async def test_refused_port_real_socket() -> None:
             pass
 
 
+def silent_server(nursery: trio.Nursery, network: Network) -> list[float]:
+    """Accept one connection and answer nothing; return the list that gets
+    the time at which the client closed it."""
+    closed_at: list[float] = []
+
+    async def server() -> None:
+        peer = await network.accept()
+        await receive_all(peer)
+        closed_at.append(trio.current_time())
+
+    nursery.start_soon(server)
+    return closed_at
+
+
 async def test_cancelled_before_connect(network: Network) -> None:
     with trio.CancelScope() as scope:
         scope.cancel()
@@ -387,14 +401,7 @@ async def test_cancelled_during_tcp(network: Network, autojump_clock: object) ->
 async def test_cancelled_during_handshake(
     nursery: trio.Nursery, network: Network, autojump_clock: object
 ) -> None:
-    closed_at: list[float] = []
-
-    async def server() -> None:
-        peer = await network.accept()
-        await receive_all(peer)
-        closed_at.append(trio.current_time())
-
-    nursery.start_soon(server)
+    closed_at = silent_server(nursery, network)
     with trio.move_on_after(2) as scope:
         async with connect("ws://a/"):
             raise AssertionError("not reached")
@@ -534,14 +541,7 @@ async def test_wss_untrusted_certificate(
 async def test_wss_open_timeout_during_tls(
     nursery: trio.Nursery, network: Network, autojump_clock: object
 ) -> None:
-    closed_at: list[float] = []
-
-    async def server() -> None:
-        peer = await network.accept()
-        await receive_all(peer)  # a ClientHello, never answered
-        closed_at.append(trio.current_time())
-
-    nursery.start_soon(server)
+    closed_at = silent_server(nursery, network)  # a ClientHello, never answered
     with pytest.raises(TimeoutError, match="while opening the connection"):
         async with connect("wss://localhost/", ssl=tls_contexts()[1], open_timeout=4):
             pass
@@ -553,14 +553,7 @@ async def test_wss_open_timeout_during_tls(
 async def test_cancelled_during_tls(
     nursery: trio.Nursery, network: Network, autojump_clock: object
 ) -> None:
-    closed_at: list[float] = []
-
-    async def server() -> None:
-        peer = await network.accept()
-        await receive_all(peer)  # a ClientHello, never answered
-        closed_at.append(trio.current_time())
-
-    nursery.start_soon(server)
+    closed_at = silent_server(nursery, network)  # a ClientHello, never answered
     with trio.move_on_after(2) as scope:
         async with connect("wss://localhost/", ssl=tls_contexts()[1]):
             raise AssertionError("not reached")
