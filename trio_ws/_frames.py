@@ -87,6 +87,9 @@ _TEXT: Final = Opcode.TEXT
 _BINARY: Final = Opcode.BINARY
 _CONTINUATION: Final = Opcode.CONTINUATION
 
+#: Above any frame's length (2**63 - 1 at most, RFC 6455 5.2).
+_NO_LIMIT: Final = 2**63
+
 _RSV1: Final = RsvBits(True, False, False)
 _NO_RSV: Final = RsvBits(False, False, False)
 
@@ -164,12 +167,14 @@ def py_build_frame(first: int, payload: Buffer, key: bytes | None) -> bytes:
     return b"".join((header, payload))
 
 
-def _frame_at(data: bytes, pos: int, masked: bool) -> tuple[int, int] | None:
-    """Where the payload of the frame at ``pos`` starts and stops.
+def _payload_at(
+    data: bytes, pos: int, masked: bool, limit: int
+) -> tuple[bytes, int] | None:
+    """The payload of the frame at ``pos``, unmasked, and where the frame stops.
 
     ``None`` unless the frame is all there, with the mask bit ``masked`` and
-    its length in the fewest bytes (RFC 6455 5.2). A masked payload follows
-    its 4-byte key.
+    its length in the fewest bytes (RFC 6455 5.2), at most ``limit``. A
+    masked payload follows its 4-byte key.
     """
     end = len(data)
     if end - pos < 2:
@@ -193,10 +198,16 @@ def _frame_at(data: bytes, pos: int, masked: bool) -> tuple[int, int] | None:
         if length <= 0xFFFF or length >> 63:
             return None
         start += 8
+    if length > limit:
+        return None
     if masked:
         start += 4
     stop = start + length
-    return None if stop > end else (start, stop)
+    if stop > end:
+        return None
+    if masked:
+        return mask(data[start:stop], data[start - 4 : start]), stop
+    return data[start:stop], stop
 
 
 def py_parse_whole(
@@ -224,16 +235,10 @@ def py_parse_whole(
         # 0x81 and 0x82: FIN, no reserved bit, text or binary.
         if first != 0x81 and first != 0x82:
             break
-        frame = _frame_at(data, pos, masked)
+        frame = _payload_at(data, pos, masked, limit)
         if frame is None:
             break
-        start, stop = frame
-        if stop - start > limit:
-            break
-        if masked:
-            payload = mask(data[start:stop], data[start - 4 : start])
-        else:
-            payload = data[start:stop]
+        payload, stop = frame
         if first == 0x81:
             try:
                 append(payload.decode())
@@ -428,17 +433,15 @@ class FastFrameProtocol(FrameProtocol):
         # 0xC1 and 0xC2: FIN, RSV1 (compressed), text or binary.
         if first != 0xC1 and first != 0xC2:
             return pos
-        frame = _frame_at(data, pos, not self.client)
+        # The filter limits the inflated size, not this one.
+        frame = _payload_at(data, pos, not self.client, _NO_LIMIT)
         if frame is None:
             return pos
-        start, stop = frame
-        payload = data[start:stop]
-        if not self.client:
-            payload = mask(payload, data[start - 4 : start])
+        payload, stop = frame
         inflater = self.inflater
         assert inflater is not None
         opcode = _TEXT if first == 0xC1 else _BINARY
-        claimed = inflater.frame_inbound_header(self, opcode, _RSV1, stop - start)
+        claimed = inflater.frame_inbound_header(self, opcode, _RSV1, len(payload))
         if isinstance(claimed, CloseReason):  # pragma: no cover - see FrameFilter
             return pos  # refused on its header: wsproto does it again, and fails
         inflated = inflater.frame_inbound_payload_data(self, payload)
