@@ -162,26 +162,23 @@ static PyObject *
 make_message(const unsigned char *payload, Py_ssize_t n, const unsigned char *key,
              int text)
 {
-    PyObject *bytes, *message;
+    PyObject *bytes = NULL, *message;
 
-    if (key == NULL) {
-        if (text) {
-            message = PyUnicode_DecodeUTF8((const char *)payload, n, NULL);
-            goto decoded;
+    if (key != NULL) {
+        bytes = PyBytes_FromStringAndSize(NULL, n);
+        if (bytes == NULL) {
+            return NULL;
         }
+        xor_mask(payload, (unsigned char *)PyBytes_AS_STRING(bytes), n, key);
+        if (!text) {
+            return bytes;
+        }
+        payload = (const unsigned char *)PyBytes_AS_STRING(bytes);
+    } else if (!text) {
         return PyBytes_FromStringAndSize((const char *)payload, n);
     }
-    bytes = PyBytes_FromStringAndSize(NULL, n);
-    if (bytes == NULL) {
-        return NULL;
-    }
-    xor_mask(payload, (unsigned char *)PyBytes_AS_STRING(bytes), n, key);
-    if (!text) {
-        return bytes;
-    }
-    message = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(bytes), n, NULL);
-    Py_DECREF(bytes);
-decoded:
+    message = PyUnicode_DecodeUTF8((const char *)payload, n, NULL);
+    Py_XDECREF(bytes);
     if (message == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
         PyErr_Clear(); /* wsproto reports where, and how */
     }
